@@ -1,0 +1,28 @@
+"""numbapool: PyTorch's pooling family on NumPy (CPU) and CUDA (GPU) arrays, compiled with Numba.
+
+>>> import numbapool as npl
+>>> y = npl.adaptive_avg_pool2d(x, (7, 7))
+>>> y, idx = npl.max_pool2d(x, 3, stride=2, padding=1, return_indices=True)
+>>> pool = npl.nn.AdaptiveAvgPool2d(7)
+
+Kernels compile on first use (and are cached on disk; set ``NUMBA_CACHE_DIR`` to choose
+where), so importing numbapool compiles nothing.
+"""
+
+from numbapool import functional
+from numbapool.functional import *  # noqa: F401,F403  the functions live at top level too
+from numbapool.functional import __all__ as _functional_all
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # numbapool.nn is imported on first use to keep `import numbapool` light
+    if name == "nn":
+        import importlib
+
+        return importlib.import_module("numbapool.nn")
+    raise AttributeError(f"module 'numbapool' has no attribute {name!r}")
+
+
+__all__ = ["functional", "nn", *_functional_all]

@@ -1,0 +1,397 @@
+"""CPU backend: ``@njit(parallel=True)`` kernels over the canonical (N, C, D, H, W) view.
+
+Kernels do no validation; ``numbapool._params`` has checked everything before they run.
+Each reduction has one kernel for channels-first memory and a twin for channels-last
+memory, where the loop over C is innermost so that reads and writes are contiguous.
+Kernels are built on first use by memoised factories keyed by hashable parameters, so
+importing numbapool compiles nothing.
+"""
+
+import functools
+import math
+
+import numpy as np
+from numba import njit, prange
+from numba.extending import register_jitable
+
+from numbapool import _windows
+
+WINDOWS = {
+    "fixed": (_windows.fixed_window, _windows.fixed_cover),
+    "adaptive": (_windows.adaptive_window, _windows.adaptive_cover),
+    "fractional": (_windows.fractional_window, _windows.fractional_cover),
+}
+
+
+@register_jitable
+def load_plain(value):
+    return value
+
+
+@register_jitable
+def load_half_bits(bits):
+    """An IEEE half, given as its uint16 bits, as a float32 (exact)."""
+    bits = np.int64(bits)
+    exponent = (bits >> 10) & 0x1F
+    mantissa = bits & 0x3FF
+    if exponent == 0:
+        magnitude = math.ldexp(float(mantissa), -24)
+    elif exponent == 31:
+        magnitude = math.inf if mantissa == 0 else math.nan
+    else:
+        magnitude = math.ldexp(float(mantissa + 1024), exponent - 25)
+    if bits >> 15:
+        magnitude = -magnitude
+    return np.float32(magnitude)
+
+
+LOADS = {"plain": load_plain, "half": load_half_bits}
+
+
+@functools.cache
+def max_kernel(window_kind, channels_last, load_kind):
+    """Max over windows, with the int64 flat index of the winner (SPEC tie/NaN rules).
+
+    Channels-first: ``kernel(x, out, idx, gd, gh, gw, samples, lowest)`` on (N, C, D, H, W)
+    arrays. Channels-last: the same on (N, D, H, W, C) arrays, without ``samples``.
+    """
+    window = WINDOWS[window_kind][0]
+    load = LOADS[load_kind]
+
+    if not channels_last:
+
+        @njit(parallel=True, cache=True)
+        def kernel(x, out, idx, gd, gh, gw, samples, lowest):
+            n_batch, channels, depth, height, width = x.shape
+            out_d, out_h, out_w = out.shape[2], out.shape[3], out.shape[4]
+            for row in prange(n_batch * channels * out_d * out_h):
+                oh = row % out_h
+                rest = row // out_h
+                od = rest % out_d
+                rest //= out_d
+                c = rest % channels
+                n = rest // channels
+                d0, nd, sd, _ = window(gd, od, samples[n, c, 0])
+                h0, nh, sh, _ = window(gh, oh, samples[n, c, 1])
+                for ow in range(out_w):
+                    w0, nw, sw, _ = window(gw, ow, samples[n, c, 2])
+                    best = lowest
+                    best_at = (d0 * height + h0) * width + w0
+                    for a in range(nd):
+                        d = d0 + a * sd
+                        for b in range(nh):
+                            h = h0 + b * sh
+                            for e in range(nw):
+                                w = w0 + e * sw
+                                v = load(x[n, c, d, h, w])
+                                if v > best or v != v:
+                                    best = v
+                                    best_at = (d * height + h) * width + w
+                    out[n, c, od, oh, ow] = best
+                    idx[n, c, od, oh, ow] = best_at
+
+        return kernel
+
+    @njit(parallel=True, cache=True)
+    def kernel_cl(x, out, idx, gd, gh, gw, lowest):
+        n_batch, depth, height, width, channels = x.shape
+        out_d, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
+        for row in prange(n_batch * out_d * out_h):
+            oh = row % out_h
+            rest = row // out_h
+            od = rest % out_d
+            n = rest // out_d
+            d0, nd, sd, _ = window(gd, od, 0.0)
+            h0, nh, sh, _ = window(gh, oh, 0.0)
+            for ow in range(out_w):
+                w0, nw, sw, _ = window(gw, ow, 0.0)
+                first_at = (d0 * height + h0) * width + w0
+                for c in range(channels):
+                    out[n, od, oh, ow, c] = lowest
+                    idx[n, od, oh, ow, c] = first_at
+                for a in range(nd):
+                    d = d0 + a * sd
+                    for b in range(nh):
+                        h = h0 + b * sh
+                        for e in range(nw):
+                            w = w0 + e * sw
+                            at = (d * height + h) * width + w
+                            for c in range(channels):
+                                v = load(x[n, d, h, w, c])
+                                if v > out[n, od, oh, ow, c] or v != v:
+                                    out[n, od, oh, ow, c] = v
+                                    idx[n, od, oh, ow, c] = at
+
+    return kernel_cl
+
+
+# How a sum-type window is reduced and finished:
+#   "avg"    sum(x) / divisor
+#   "lp"     sum(|x| ** p) ** (1 / p)
+#   "absmax" max(|x|)     (LP with p = +inf)
+#   "absmin" min(|x|)     (LP with p = -inf)
+SUM_MODES = ("avg", "lp", "absmax", "absmin")
+
+
+@register_jitable
+def avg_divisor(count, padded_count, count_include_pad, divisor_override):
+    if divisor_override != 0:
+        return divisor_override
+    if count_include_pad:
+        return padded_count
+    return count
+
+
+def _sum_parts(mode, load):
+    """Compile-time pieces of a sum-type kernel: ``(initial, accumulate, finish)``."""
+
+    @register_jitable
+    def initial(zero):
+        return _windows.cast_like(np.inf, zero) if mode == "absmin" else zero
+
+    if mode == "avg":
+
+        @register_jitable
+        def accumulate(acc, v, p):
+            return acc + load(v)
+
+        @register_jitable
+        def finish(acc, count, padded_count, count_include_pad, divisor_override, p):
+            divisor = avg_divisor(count, padded_count, count_include_pad, divisor_override)
+            return acc / _windows.cast_like(divisor, acc)
+
+        return initial, accumulate, finish
+
+    if mode == "lp":
+
+        @register_jitable
+        def accumulate(acc, v, p):
+            return acc + abs(load(v)) ** p
+
+        @register_jitable
+        def finish(acc, count, padded_count, count_include_pad, divisor_override, p):
+            return acc ** (_windows.cast_like(1, acc) / p)
+
+        return initial, accumulate, finish
+
+    if mode == "absmax":
+
+        @register_jitable
+        def accumulate(acc, v, p):
+            a = abs(load(v))
+            return a if (a > acc or a != a) else acc
+
+    else:
+
+        @register_jitable
+        def accumulate(acc, v, p):
+            a = abs(load(v))
+            return a if (a < acc or a != a) else acc
+
+    @register_jitable
+    def finish(acc, count, padded_count, count_include_pad, divisor_override, p):
+        return acc
+
+    return initial, accumulate, finish
+
+
+@functools.cache
+def sum_kernel(window_kind, channels_last, load_kind, mode):
+    """Average-type reductions (avg, adaptive avg, LP) over windows.
+
+    ``kernel(x, out, gd, gh, gw, zero, count_include_pad, divisor_override, p)``;
+    ``out`` and ``zero`` have the accumulation dtype (float32 for float16 input),
+    ``p`` is the LP norm in that dtype.
+    """
+    window = WINDOWS[window_kind][0]
+    initial, accumulate, finish = _sum_parts(mode, LOADS[load_kind])
+
+    if not channels_last:
+
+        @njit(parallel=True, fastmath={"reassoc"}, cache=True)
+        def kernel(x, out, gd, gh, gw, zero, count_include_pad, divisor_override, p):
+            n_batch, channels = x.shape[0], x.shape[1]
+            out_d, out_h, out_w = out.shape[2], out.shape[3], out.shape[4]
+            for row in prange(n_batch * channels * out_d * out_h):
+                oh = row % out_h
+                rest = row // out_h
+                od = rest % out_d
+                rest //= out_d
+                c = rest % channels
+                n = rest // channels
+                d0, nd, sd, pd = window(gd, od, 0.0)
+                h0, nh, sh, ph = window(gh, oh, 0.0)
+                for ow in range(out_w):
+                    w0, nw, sw, pw = window(gw, ow, 0.0)
+                    acc = initial(zero)
+                    for a in range(nd):
+                        d = d0 + a * sd
+                        for b in range(nh):
+                            h = h0 + b * sh
+                            for e in range(nw):
+                                acc = accumulate(acc, x[n, c, d, h, w0 + e * sw], p)
+                    out[n, c, od, oh, ow] = finish(
+                        acc, nd * nh * nw, pd * ph * pw, count_include_pad, divisor_override, p
+                    )
+
+        return kernel
+
+    @njit(parallel=True, fastmath={"reassoc"}, cache=True)
+    def kernel_cl(x, out, gd, gh, gw, zero, count_include_pad, divisor_override, p):
+        n_batch, channels = x.shape[0], x.shape[4]
+        out_d, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
+        for row in prange(n_batch * out_d * out_h):
+            oh = row % out_h
+            rest = row // out_h
+            od = rest % out_d
+            n = rest // out_d
+            d0, nd, sd, pd = window(gd, od, 0.0)
+            h0, nh, sh, ph = window(gh, oh, 0.0)
+            for ow in range(out_w):
+                w0, nw, sw, pw = window(gw, ow, 0.0)
+                # the output row is the accumulator: contiguous along C, in cache
+                for c in range(channels):
+                    out[n, od, oh, ow, c] = initial(zero)
+                for a in range(nd):
+                    d = d0 + a * sd
+                    for b in range(nh):
+                        h = h0 + b * sh
+                        for e in range(nw):
+                            w = w0 + e * sw
+                            for c in range(channels):
+                                out[n, od, oh, ow, c] = accumulate(
+                                    out[n, od, oh, ow, c], x[n, d, h, w, c], p
+                                )
+                count = nd * nh * nw
+                padded_count = pd * ph * pw
+                for c in range(channels):
+                    out[n, od, oh, ow, c] = finish(
+                        out[n, od, oh, ow, c],
+                        count,
+                        padded_count,
+                        count_include_pad,
+                        divisor_override,
+                        p,
+                    )
+
+    return kernel_cl
+
+
+@njit(parallel=True, cache=True)
+def unpool_kernel(x, idx, out):
+    """Zero-fill each (n, c) plane of ``out``, then ``out[plane, idx[j]] = x[j]`` in j order."""
+    n_batch, channels, depth, height, width = x.shape
+    out_h, out_w = out.shape[3], out.shape[4]
+    for plane in prange(n_batch * channels):
+        n = plane // channels
+        c = plane % channels
+        out[n, c] = 0
+        for d in range(depth):
+            for h in range(height):
+                for w in range(width):
+                    at = idx[n, c, d, h, w]
+                    out[n, c, at // (out_h * out_w), (at // out_w) % out_h, at % out_w] = x[
+                        n, c, d, h, w
+                    ]
+
+
+# ---------------------------------------------------------------------------------------
+# Backend interface used by numbapool.functional: allocate, pick the kernel, launch.
+
+
+def view(array, shape, strides):
+    return np.lib.stride_tricks.as_strided(array, shape, strides)
+
+
+def empty5(shape5, dtype, channels_last):
+    """An uninitialised (N, C, D, H, W) array, with C fastest in memory if asked."""
+    if channels_last:
+        n, c, d, h, w = shape5
+        return np.empty((n, d, h, w, c), dtype).transpose(0, 4, 1, 2, 3)
+    return np.empty(shape5, dtype)
+
+
+def value_range(array):
+    return (int(array.min()), int(array.max())) if array.size else (0, -1)
+
+
+def _cl(array):
+    return array.transpose(0, 2, 3, 4, 1)
+
+
+def _compute_dtype(dtype):
+    # Numba has no float16 arithmetic on the CPU: read the bits, compute in float32
+    return np.dtype(np.float32) if dtype == np.float16 else np.dtype(dtype)
+
+
+def _readable(x5):
+    """The input as the kernel reads it and the name of its element loader."""
+    if x5.dtype == np.float16:
+        return x5.view(np.uint16), "half"
+    return x5, "plain"
+
+
+def _lowest(dtype):
+    if dtype.kind == "f":
+        return dtype.type(-np.inf)
+    return dtype.type(np.iinfo(dtype).min)
+
+
+def _finished(out5, dtype):
+    return out5.astype(dtype) if out5.dtype != dtype else out5
+
+
+def max_reduce(x5, geometry, window_kind, samples, channels_last):
+    """Max pooling over ``window_kind`` windows: ``(values, int64 indices)``."""
+    shape = tuple(x5.shape[:2]) + tuple(g[1] for g in geometry)
+    compute = _compute_dtype(x5.dtype)
+    out5 = empty5(shape, compute, channels_last)
+    idx5 = empty5(shape, np.int64, channels_last)
+    if out5.size:
+        x_read, load_kind = _readable(x5)
+        lowest = _lowest(compute)
+        if channels_last and window_kind != "fractional":
+            kernel = max_kernel(window_kind, True, load_kind)
+            kernel(_cl(x_read), _cl(out5), _cl(idx5), *geometry, lowest)
+        else:
+            if samples is None:
+                samples = np.broadcast_to(np.zeros(3), (shape[0], shape[1], 3))
+            kernel = max_kernel(window_kind, False, load_kind)
+            kernel(x_read, out5, idx5, *geometry, samples, lowest)
+    return _finished(out5, x5.dtype), idx5
+
+
+def sum_reduce(x5, geometry, window_kind, mode, channels_last, count_include_pad=True,
+               divisor_override=0, norm_type=1.0):
+    """Average-type pooling (``mode`` in ``SUM_MODES``) over ``window_kind`` windows."""
+    shape = tuple(x5.shape[:2]) + tuple(g[1] for g in geometry)
+    compute = _compute_dtype(x5.dtype)
+    out5 = empty5(shape, compute, channels_last)
+    if out5.size:
+        x_read, load_kind = _readable(x5)
+        kernel = sum_kernel(window_kind, channels_last, load_kind, mode)
+        args = (*geometry, compute.type(0), bool(count_include_pad), int(divisor_override),
+                compute.type(norm_type))
+        if channels_last:
+            kernel(_cl(x_read), _cl(out5), *args)
+        else:
+            kernel(x_read, out5, *args)
+    return _finished(out5, x5.dtype)
+
+
+def unpool(x5, idx5, out_spatial, channels_last):
+    """Max unpooling: zeros with ``x`` scattered to ``idx`` in each (n, c) plane."""
+    out5 = empty5(tuple(x5.shape[:2]) + tuple(out_spatial), x5.dtype, channels_last)
+    if out5.size:
+        # only copies values: move float16 as its bits
+        bits = np.uint16 if x5.dtype == np.float16 else x5.dtype
+        unpool_kernel(x5.view(bits), idx5, out5.view(bits))
+    return out5
+
+
+def to_host(array):
+    return np.asarray(array)
+
+
+def from_host(array):
+    return array

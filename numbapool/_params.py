@@ -1,0 +1,204 @@
+"""Argument checking and normalisation: every error numbapool raises comes from here.
+
+The functions turn user arguments into plain hashable tuples. A spatial dimension's
+geometry is ``(size, out, kernel, stride, pad, dilation)`` (see ``_windows``); the
+kernels trust these tuples completely.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = frozenset(np.dtype(t) for t in (np.float16, np.float32, np.float64))
+INT_DTYPES = frozenset(
+    np.dtype(t)
+    for t in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64)
+)
+DATA_FORMATS = ("channels_first", "channels_last")
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def check_dtype(dtype, op, integers_allowed):
+    dtype = np.dtype(dtype)
+    if dtype in FLOAT_DTYPES or (integers_allowed and dtype in INT_DTYPES):
+        return dtype
+    allowed = "float16, float32, float64" + (" or an integer dtype" if integers_allowed else "")
+    raise TypeError(f"{op} does not support dtype {dtype}; expected {allowed}")
+
+
+def check_data_format(data_format):
+    if data_format not in DATA_FORMATS:
+        raise ValueError(
+            f"data_format must be 'channels_first' or 'channels_last', got {data_format!r}"
+        )
+    return data_format
+
+
+def int_tuple(value, nd, name, allow_none=False):
+    """An int or a sequence of ``nd`` ints (``None`` entries kept if allowed) as a tuple."""
+    if _is_int(value) or (allow_none and value is None):
+        return (None if value is None else int(value),) * nd
+    if isinstance(value, (tuple, list)):
+        if len(value) != nd:
+            raise ValueError(f"{name} must be an int or a tuple of {nd} ints, got {value!r}")
+        for item in value:
+            if not (_is_int(item) or (allow_none and item is None)):
+                raise TypeError(f"{name} must contain ints, got {item!r} in {value!r}")
+        return tuple(None if item is None else int(item) for item in value)
+    raise TypeError(f"{name} must be an int or a tuple of {nd} ints, got {value!r}")
+
+
+def spatial_sizes(shape, nd):
+    """Check that every dim but the batch dim is non-empty."""
+    if any(size == 0 for size in shape[-nd - 1 :]):
+        raise ValueError(
+            f"expected non-empty channel and spatial dims (only the batch dim may be 0), "
+            f"got input shape {tuple(shape)}"
+        )
+    return tuple(int(s) for s in shape[-nd:])
+
+
+def _positive(values, name):
+    if any(v <= 0 for v in values):
+        raise ValueError(f"{name} must be > 0, got {values}")
+
+
+def pooled_size(size, kernel, stride, pad, dilation, ceil_mode):
+    """Output length of fixed-window pooling along one dimension."""
+    span = dilation * (kernel - 1) + 1
+    out = (size + 2 * pad - span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + pad:
+        out -= 1  # the last window must start inside the input or the left padding
+    return out
+
+
+def fixed_geometry(
+    sizes, kernel_size, stride, padding, dilation, ceil_mode, *, dilation_in_span=True
+):
+    """Geometries of max/avg/LP pooling; raises on every invalid combination."""
+    nd = len(sizes)
+    kernel = int_tuple(kernel_size, nd, "kernel_size")
+    strides = kernel if stride is None or stride == () or stride == [] else int_tuple(
+        stride, nd, "stride"
+    )
+    pads = int_tuple(padding, nd, "padding")
+    dilations = int_tuple(dilation, nd, "dilation")
+    if not isinstance(ceil_mode, (bool, np.bool_)):
+        raise TypeError(f"ceil_mode must be a bool, got {ceil_mode!r}")
+    _positive(kernel, "kernel_size")
+    _positive(strides, "stride")
+    _positive(dilations, "dilation")
+    if any(p < 0 for p in pads):
+        raise ValueError(f"padding must be >= 0, got {pads}")
+    spans = tuple(d * (k - 1) + 1 if dilation_in_span else k for k, d in zip(kernel, dilations))
+    if any(p > span // 2 for p, span in zip(pads, spans)):
+        raise ValueError(
+            f"pad should be at most half of effective kernel size, got padding={pads} "
+            f"for effective kernel size {spans}"
+        )
+    outs = tuple(
+        pooled_size(*args, bool(ceil_mode)) for args in zip(sizes, kernel, strides, pads, dilations)
+    )
+    if any(o < 1 for o in outs):
+        raise ValueError(
+            f"Output size is too small: input spatial size {sizes} gives output size {outs}"
+        )
+    return tuple(zip(sizes, outs, kernel, strides, pads, dilations))
+
+
+def avg_divisor_override(divisor_override):
+    """0 stands for 'no override' in the kernels."""
+    if divisor_override is None:
+        return 0
+    if not _is_int(divisor_override):
+        raise TypeError(f"divisor_override must be an int or None, got {divisor_override!r}")
+    if divisor_override == 0:
+        raise ValueError("divisor_override must be non-zero, got 0")
+    return int(divisor_override)
+
+
+def lp_norm(norm_type):
+    if not isinstance(norm_type, numbers.Real) or isinstance(norm_type, (bool, np.bool_)):
+        raise TypeError(f"norm_type must be a real number, got {norm_type!r}")
+    norm_type = float(norm_type)
+    if norm_type == 0 or math.isnan(norm_type):
+        raise ValueError(f"norm_type must be non-zero and not NaN, got {norm_type}")
+    return norm_type
+
+
+def adaptive_geometry(sizes, output_size):
+    """Geometries of adaptive pooling; a ``None`` entry keeps that input size."""
+    nd = len(sizes)
+    outs = int_tuple(output_size, nd, "output_size", allow_none=True)
+    outs = tuple(size if out is None else out for size, out in zip(sizes, outs))
+    if any(o < 0 for o in outs):
+        raise ValueError(f"output_size must be >= 0, got {output_size!r}")
+    return tuple((size, out, 0, 0, 0, 0) for size, out in zip(sizes, outs))
+
+
+def fractional_geometry(sizes, kernel_size, output_size, output_ratio):
+    """Geometries of fractional max pooling (PyTorch's size checks)."""
+    nd = len(sizes)
+    kernel = int_tuple(kernel_size, nd, "kernel_size")
+    _positive(kernel, "kernel_size")
+    if (output_size is None) == (output_ratio is None):
+        raise ValueError(
+            "fractional max pooling needs exactly one of output_size and output_ratio, got "
+            f"output_size={output_size!r}, output_ratio={output_ratio!r}"
+        )
+    if output_size is not None:
+        outs = int_tuple(output_size, nd, "output_size")
+    else:
+        ratios = output_ratio if isinstance(output_ratio, (tuple, list)) else (output_ratio,) * nd
+        if len(ratios) != nd or not all(
+            isinstance(r, numbers.Real) and not isinstance(r, bool) for r in ratios
+        ):
+            raise TypeError(f"output_ratio must be a number or a tuple of {nd}, got {output_ratio!r}")
+        if not all(0 < r < 1 for r in ratios):
+            raise ValueError(f"output_ratio must be between 0 and 1 (exclusive), got {output_ratio!r}")
+        outs = tuple(int(size * r) for size, r in zip(sizes, ratios))
+    _positive(outs, "output_size")
+    for size, out, k in zip(sizes, outs, kernel):
+        too_large = out + k - 1 > size if nd == 2 else (k > size or out + k - 1 >= size)
+        if too_large:
+            raise ValueError(
+                f"fractional max pooling: output_size {outs} with kernel_size {kernel} is too "
+                f"large for input size {sizes}"
+            )
+    return tuple((size, out, k, 0, 0, 0) for size, out, k in zip(sizes, outs, kernel))
+
+
+def unpool_geometry(sizes, kernel_size, stride, padding, output_size):
+    """Geometries of max unpooling: ``out`` of each dim is the unpooled size."""
+    nd = len(sizes)
+    kernel = int_tuple(kernel_size, nd, "kernel_size")
+    strides = kernel if stride is None else int_tuple(stride, nd, "stride")
+    pads = int_tuple(padding, nd, "padding")
+    _positive(kernel, "kernel_size")
+    _positive(strides, "stride")
+    if any(p < 0 for p in pads):
+        raise ValueError(f"padding must be >= 0, got {pads}")
+    defaults = tuple((i - 1) * s + k - 2 * p for i, k, s, p in zip(sizes, kernel, strides, pads))
+    if output_size is None:
+        outs = defaults
+    else:
+        if not isinstance(output_size, (tuple, list)) or len(output_size) not in (nd, nd + 1, nd + 2):
+            raise ValueError(
+                f"output_size must be a sequence of {nd} spatial sizes (optionally led by N and C), "
+                f"got {output_size!r}"
+            )
+        outs = int_tuple(tuple(output_size)[-nd:], nd, "output_size")
+        for out, default, s in zip(outs, defaults, strides):
+            if not default - s < out < default + s:
+                raise ValueError(
+                    f"invalid output_size {tuple(output_size)}: each spatial size must lie "
+                    f"strictly between {tuple(d - s for d, s in zip(defaults, strides))} and "
+                    f"{tuple(d + s for d, s in zip(defaults, strides))}"
+                )
+    if any(o < 1 for o in outs):
+        raise ValueError(f"max_unpool output size {outs} is empty for input size {sizes}")
+    return tuple(zip(sizes, outs, kernel, strides, pads, (1,) * nd))
