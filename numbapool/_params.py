@@ -76,9 +76,7 @@ def pooled_size(size, kernel, stride, pad, dilation, ceil_mode):
     return out
 
 
-def fixed_geometry(
-    sizes, kernel_size, stride, padding, dilation, ceil_mode, *, dilation_in_span=True
-):
+def fixed_geometry(sizes, kernel_size, stride, padding, dilation, ceil_mode):
     """Geometries of max/avg/LP pooling; raises on every invalid combination."""
     nd = len(sizes)
     kernel = int_tuple(kernel_size, nd, "kernel_size")
@@ -94,11 +92,11 @@ def fixed_geometry(
     _positive(dilations, "dilation")
     if any(p < 0 for p in pads):
         raise ValueError(f"padding must be >= 0, got {pads}")
-    spans = tuple(d * (k - 1) + 1 if dilation_in_span else k for k, d in zip(kernel, dilations))
-    if any(p > span // 2 for p, span in zip(pads, spans)):
+    # PyTorch 2.13 bounds the padding by half the kernel, not the dilated span
+    if any(p > k // 2 for p, k in zip(pads, kernel)):
         raise ValueError(
-            f"pad should be at most half of effective kernel size, got padding={pads} "
-            f"for effective kernel size {spans}"
+            f"pad should be at most half of kernel size, got padding={pads} "
+            f"for kernel_size={kernel}"
         )
     outs = tuple(
         pooled_size(*args, bool(ceil_mode)) for args in zip(sizes, kernel, strides, pads, dilations)

@@ -85,8 +85,11 @@ def _define_max_pool(nd):
 def _avg_pool(nd, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override, data_format):
     inp = Prepared(x, nd, data_format, f"avg_pool{nd}d", integers_allowed=False)
-    geometry = _params.fixed_geometry(inp.spatial, kernel_size, stride, padding, 1, ceil_mode,
-                                      dilation_in_span=False)
+    geometry = _params.fixed_geometry(inp.spatial, kernel_size, stride, padding, 1, ceil_mode)
+    if nd == 3 and any(size < kernel for size, _, kernel, *_ in geometry):
+        # PyTorch's avg_pool3d (only 3d) requires the unpadded input to hold a kernel
+        raise ValueError(f"avg_pool3d: input size {inp.spatial} is smaller than kernel size "
+                         f"{tuple(g[2] for g in geometry)}")
     override = _params.avg_divisor_override(divisor_override)
     if not isinstance(count_include_pad, (bool, np.bool_)):
         raise TypeError(f"count_include_pad must be a bool, got {count_include_pad!r}")
