@@ -20,6 +20,7 @@ WINDOWS = {
     "fixed": (_windows.fixed_window, _windows.fixed_cover),
     "adaptive": (_windows.adaptive_window, _windows.adaptive_cover),
     "fractional": (_windows.fractional_window, _windows.fractional_cover),
+    "fractional_half": (_windows.fractional_half_window, _windows.fractional_half_cover),
 }
 
 
@@ -350,7 +351,7 @@ def max_reduce(x5, geometry, window_kind, samples, channels_last):
     if out5.size:
         x_read, load_kind = _readable(x5)
         lowest = _lowest(compute)
-        if channels_last and window_kind != "fractional":
+        if channels_last and not window_kind.startswith("fractional"):
             kernel = max_kernel(window_kind, True, load_kind)
             kernel(_cl(x_read), _cl(out5), _cl(idx5), *geometry, lowest)
         else:

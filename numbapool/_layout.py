@@ -78,7 +78,7 @@ class Prepared:
             )
         self.batched = array.ndim == nd + 2
         self.x5 = self._to5(array)
-        self.spatial = _params.spatial_sizes(self.x5.shape, nd)
+        self.spatial = _params.spatial_sizes(self.x5.shape, nd, array.shape)
         self.channels_last = is_channels_last(self.x5.shape, self.x5.strides)
 
     def _to5(self, array):

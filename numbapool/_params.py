@@ -52,14 +52,14 @@ def int_tuple(value, nd, name, allow_none=False):
     raise TypeError(f"{name} must be an int or a tuple of {nd} ints, got {value!r}")
 
 
-def spatial_sizes(shape, nd):
-    """Check that every dim but the batch dim is non-empty."""
-    if any(size == 0 for size in shape[-nd - 1 :]):
+def spatial_sizes(shape5, nd, caller_shape):
+    """The ``nd`` spatial sizes of a canonical shape; only the batch dim may be 0."""
+    if 0 in tuple(shape5[1:]):
         raise ValueError(
             f"expected non-empty channel and spatial dims (only the batch dim may be 0), "
-            f"got input shape {tuple(shape)}"
+            f"got input shape {tuple(caller_shape)}"
         )
-    return tuple(int(s) for s in shape[-nd:])
+    return tuple(int(s) for s in shape5[-nd:])
 
 
 def _positive(values, name):

@@ -18,6 +18,8 @@ Cover functions, ``cover(geometry, i, sample)``, return the half-open range
 backward walks that range in increasing order.
 """
 
+import math
+
 from numba.extending import overload, register_jitable
 
 
@@ -81,39 +83,77 @@ def adaptive_cover(geometry, i, sample):
 
 
 @register_jitable
-def fractional_window(geometry, o, sample):
-    size = geometry[0]
-    out = geometry[1]
-    kernel = geometry[2]
-    start = size - kernel
-    if o < out - 1:
-        # in the sample's own float type: float64 arithmetic on a float32 sample can
-        # round across an integer and choose a different window than PyTorch
-        alpha = cast_like(size - kernel, sample) / cast_like(out - 1, sample)
-        start = int((cast_like(o, sample) + sample) * alpha) - int(sample * alpha)
-    return start, kernel, 1, kernel
+def exact(value):
+    return value
 
 
 @register_jitable
-def fractional_cover(geometry, i, sample):
-    # window starts never decrease with o: binary-search the outputs whose start
-    # lies in (i - kernel, i]
-    out = geometry[1]
-    kernel = geometry[2]
-    lo = 0
-    hi = out
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if fractional_window(geometry, mid, sample)[0] <= i - kernel:
-            lo = mid + 1
-        else:
-            hi = mid
-    first = lo
-    hi = out
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if fractional_window(geometry, mid, sample)[0] <= i:
-            lo = mid + 1
-        else:
-            hi = mid
-    return first, lo
+def to_half_precision(value):
+    """``value`` rounded to the nearest float16 (ties to even), kept in its own type.
+
+    A float32 operation on float16 operands followed by this rounding gives the
+    correctly rounded float16 result, which is how PyTorch's CPU kernel computes in half.
+    """
+    magnitude = abs(float(value))
+    if magnitude == 0.0 or magnitude != magnitude or magnitude == math.inf:
+        return value
+    if magnitude >= 65520.0:  # rounds past float16's largest finite value
+        return cast_like(math.copysign(math.inf, value), value)
+    exponent = math.frexp(magnitude)[1]
+    step = math.ldexp(1.0, max(exponent - 11, -24))  # float16's spacing at this magnitude
+    units = magnitude / step
+    whole = math.floor(units)
+    if units - whole > 0.5 or (units - whole == 0.5 and whole % 2 == 1):
+        whole += 1
+    return cast_like(math.copysign(whole * step, value), value)
+
+
+def _fractional(rounded):
+    """Fractional window and cover functions computing in the sample's float type,
+    each intermediate passed through ``rounded`` (float16 emulation or nothing)."""
+
+    @register_jitable
+    def window(geometry, o, sample):
+        size = geometry[0]
+        out = geometry[1]
+        kernel = geometry[2]
+        start = size - kernel
+        if o < out - 1:
+            # float64 arithmetic on a float32 sample can round across an integer and
+            # choose a different window than PyTorch, so stay in the sample's type
+            alpha = rounded(
+                rounded(cast_like(size - kernel, sample)) / rounded(cast_like(out - 1, sample))
+            )
+            shifted = rounded(rounded(cast_like(o, sample)) + sample)
+            start = int(rounded(shifted * alpha)) - int(rounded(sample * alpha))
+        return start, kernel, 1, kernel
+
+    @register_jitable
+    def cover(geometry, i, sample):
+        # window starts never decrease with o: binary-search the outputs whose start
+        # lies in (i - kernel, i]
+        out = geometry[1]
+        kernel = geometry[2]
+        lo = 0
+        hi = out
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if window(geometry, mid, sample)[0] <= i - kernel:
+                lo = mid + 1
+            else:
+                hi = mid
+        first = lo
+        hi = out
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if window(geometry, mid, sample)[0] <= i:
+                lo = mid + 1
+            else:
+                hi = mid
+        return first, lo
+
+    return window, cover
+
+
+fractional_window, fractional_cover = _fractional(exact)
+fractional_half_window, fractional_half_cover = _fractional(to_half_precision)

@@ -223,6 +223,9 @@ def _fractional_samples(inp, random_samples, rng, nd):
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"{op}: rng must be a numpy.random.Generator, got {rng!r}")
         samples = rng.random((n, c, nd), dtype=dtype)
+        if inp.dtype == np.float16:
+            # half samples, as PyTorch draws them, kept below 1
+            samples = np.minimum(samples.astype(np.float16), np.float16(1) - np.float16(2**-11))
     else:
         samples = inp.backend.to_host(random_samples)
         if samples.dtype.kind != "f":
@@ -231,7 +234,7 @@ def _fractional_samples(inp, random_samples, rng, nd):
             raise ValueError(
                 f"{op}: random_samples must have shape {(n, c, nd)}, got {samples.shape}"
             )
-        samples = samples.astype(dtype, copy=False)
+        samples = samples.astype(np.float16 if inp.dtype == np.float16 else dtype, copy=False)
         if samples.size and not (samples.min() >= 0 and samples.max() < 1):
             raise ValueError(f"{op}: random_samples must lie in [0, 1), got values "
                              f"from {samples.min()} to {samples.max()}")
@@ -246,8 +249,10 @@ def _fractional_max_pool(nd, x, kernel_size, output_size, output_ratio, return_i
     inp = Prepared(x, nd, data_format, f"fractional_max_pool{nd}d", integers_allowed=True)
     geometry = _params.fractional_geometry(inp.spatial, kernel_size, output_size, output_ratio)
     samples3 = _fractional_samples(inp, random_samples, rng, nd)
-    out5, idx5 = inp.backend.max_reduce(inp.x5, inp.geometry5(geometry), "fractional",
-                                        samples3, inp.channels_last)
+    # PyTorch places float16 windows with float16 arithmetic
+    kind = "fractional_half" if inp.dtype == np.float16 else "fractional"
+    out5, idx5 = inp.backend.max_reduce(inp.x5, inp.geometry5(geometry), kind, samples3,
+                                        inp.channels_last)
     return _pair(inp, out5, idx5, return_indices)
 
 
