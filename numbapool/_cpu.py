@@ -46,7 +46,22 @@ def load_half_bits(bits):
     return np.float32(magnitude)
 
 
+def _magnitude_loader(read, negate):
+    """``|read(v)|`` or ``-|read(v)|``: max pooling over it finds LP's +-inf winners."""
+
+    @register_jitable
+    def load(value):
+        magnitude = abs(read(value))
+        return -magnitude if negate else magnitude
+
+    return load
+
+
+# element loaders, by name: plain values, float16 bits, and +-|x| of either
 LOADS = {"plain": load_plain, "half": load_half_bits}
+for _name, _read in list(LOADS.items()):
+    LOADS[_name + "_abs"] = _magnitude_loader(_read, False)
+    LOADS[_name + "_negabs"] = _magnitude_loader(_read, True)
 
 
 @functools.cache
@@ -290,10 +305,237 @@ def unpool_kernel(x, idx, out):
         for d in range(depth):
             for h in range(height):
                 for w in range(width):
-                    at = idx[n, c, d, h, w]
+                    at = np.int64(idx[n, c, d, h, w])
                     out[n, c, at // (out_h * out_w), (at // out_w) % out_h, at % out_w] = x[
                         n, c, d, h, w
                     ]
+
+
+# ---------------------------------------------------------------------------------------
+# Backward kernels: gathers. Each input element sums, in increasing output order, the
+# outputs whose windows cover it, so results are bitwise reproducible for any thread count.
+
+
+def _gradient_parts(mode):
+    """Compile-time pieces of a sum-type gradient: ``(contribution, factor)``.
+
+    grad_in = factor(x) * sum over covering o of contribution(grad_out[o], o):
+    avg: grad_out / divisor and 1; LP: grad_out * out ** (1 - p) (0 where the window
+    sum is 0) and sign(x) * |x| ** (p - 1) (0 at x = 0).
+    """
+    if mode == "avg":
+
+        @register_jitable
+        def contribution(grad, out_value, count, padded_count, count_include_pad,
+                         divisor_override, p):
+            divisor = avg_divisor(count, padded_count, count_include_pad, divisor_override)
+            return grad / _windows.cast_like(divisor, grad)
+
+        @register_jitable
+        def factor(x_value, p):
+            return _windows.cast_like(1, p)
+
+        return contribution, factor
+
+    @register_jitable
+    def contribution(grad, out_value, count, padded_count, count_include_pad,
+                     divisor_override, p):
+        if out_value == 0:
+            return _windows.cast_like(0, p)
+        return grad * out_value ** (_windows.cast_like(1, p) - p)
+
+    @register_jitable
+    def factor(x_value, p):
+        if x_value == 0:
+            return _windows.cast_like(0, p)
+        magnitude = abs(x_value) ** (p - _windows.cast_like(1, p))
+        return magnitude if x_value > 0 else -magnitude
+
+    return contribution, factor
+
+
+@functools.cache
+def sum_backward_kernel(window_kind, channels_last, load_kind, mode):
+    """Gradient of avg / adaptive avg ("avg") and finite-p LP ("lp") pooling.
+
+    ``kernel(grad_out, x, out, grad_in, gd, gh, gw, zero, count_include_pad,
+    divisor_override, p)``; ``out`` is the forward result (read by LP only).
+    """
+    window, cover = WINDOWS[window_kind]
+    load = LOADS[load_kind]
+    contribution, factor = _gradient_parts(mode)
+
+    if not channels_last:
+
+        @njit(parallel=True, cache=True)
+        def kernel(grad_out, x, out, grad_in, gd, gh, gw, zero, count_include_pad,
+                   divisor_override, p):
+            n_batch, channels, depth, height, width = grad_in.shape
+            for row in prange(n_batch * channels * depth * height):
+                h = row % height
+                rest = row // height
+                d = rest % depth
+                rest //= depth
+                c = rest % channels
+                n = rest // channels
+                od_lo, od_hi = cover(gd, d, 0.0)
+                oh_lo, oh_hi = cover(gh, h, 0.0)
+                for w in range(width):
+                    ow_lo, ow_hi = cover(gw, w, 0.0)
+                    acc = zero
+                    for od in range(od_lo, od_hi):
+                        _, nd, _, pd = window(gd, od, 0.0)
+                        for oh in range(oh_lo, oh_hi):
+                            _, nh, _, ph = window(gh, oh, 0.0)
+                            for ow in range(ow_lo, ow_hi):
+                                _, nw, _, pw = window(gw, ow, 0.0)
+                                acc += contribution(
+                                    load(grad_out[n, c, od, oh, ow]), out[n, c, od, oh, ow],
+                                    nd * nh * nw, pd * ph * pw, count_include_pad,
+                                    divisor_override, p)
+                    grad_in[n, c, d, h, w] = acc * factor(load(x[n, c, d, h, w]), p)
+
+        return kernel
+
+    @njit(parallel=True, cache=True)
+    def kernel_cl(grad_out, x, out, grad_in, gd, gh, gw, zero, count_include_pad,
+                  divisor_override, p):
+        n_batch, depth, height, width, channels = grad_in.shape
+        for row in prange(n_batch * depth * height):
+            h = row % height
+            rest = row // height
+            d = rest % depth
+            n = rest // depth
+            od_lo, od_hi = cover(gd, d, 0.0)
+            oh_lo, oh_hi = cover(gh, h, 0.0)
+            for w in range(width):
+                ow_lo, ow_hi = cover(gw, w, 0.0)
+                for c in range(channels):
+                    grad_in[n, d, h, w, c] = zero
+                for od in range(od_lo, od_hi):
+                    _, nd, _, pd = window(gd, od, 0.0)
+                    for oh in range(oh_lo, oh_hi):
+                        _, nh, _, ph = window(gh, oh, 0.0)
+                        for ow in range(ow_lo, ow_hi):
+                            _, nw, _, pw = window(gw, ow, 0.0)
+                            for c in range(channels):
+                                grad_in[n, d, h, w, c] += contribution(
+                                    load(grad_out[n, od, oh, ow, c]), out[n, od, oh, ow, c],
+                                    nd * nh * nw, pd * ph * pw, count_include_pad,
+                                    divisor_override, p)
+                for c in range(channels):
+                    grad_in[n, d, h, w, c] *= factor(load(x[n, d, h, w, c]), p)
+
+    return kernel_cl
+
+
+@functools.cache
+def max_backward_kernel(window_kind, channels_last, load_kind):
+    """Gradient of max / adaptive max pooling: each input element sums the grad_out of
+    the covering outputs whose recorded index is that element.
+
+    ``kernel(grad_out, idx, grad_in, gd, gh, gw, zero)``.
+    """
+    cover = WINDOWS[window_kind][1]
+    load = LOADS[load_kind]
+
+    if not channels_last:
+
+        @njit(parallel=True, cache=True)
+        def kernel(grad_out, idx, grad_in, gd, gh, gw, zero):
+            n_batch, channels, depth, height, width = grad_in.shape
+            for row in prange(n_batch * channels * depth * height):
+                h = row % height
+                rest = row // height
+                d = rest % depth
+                rest //= depth
+                c = rest % channels
+                n = rest // channels
+                od_lo, od_hi = cover(gd, d, 0.0)
+                oh_lo, oh_hi = cover(gh, h, 0.0)
+                for w in range(width):
+                    ow_lo, ow_hi = cover(gw, w, 0.0)
+                    at = (d * height + h) * width + w
+                    acc = zero
+                    for od in range(od_lo, od_hi):
+                        for oh in range(oh_lo, oh_hi):
+                            for ow in range(ow_lo, ow_hi):
+                                if idx[n, c, od, oh, ow] == at:
+                                    acc += load(grad_out[n, c, od, oh, ow])
+                    grad_in[n, c, d, h, w] = acc
+
+        return kernel
+
+    @njit(parallel=True, cache=True)
+    def kernel_cl(grad_out, idx, grad_in, gd, gh, gw, zero):
+        n_batch, depth, height, width, channels = grad_in.shape
+        for row in prange(n_batch * depth * height):
+            h = row % height
+            rest = row // height
+            d = rest % depth
+            n = rest // depth
+            od_lo, od_hi = cover(gd, d, 0.0)
+            oh_lo, oh_hi = cover(gh, h, 0.0)
+            for w in range(width):
+                ow_lo, ow_hi = cover(gw, w, 0.0)
+                at = (d * height + h) * width + w
+                for c in range(channels):
+                    grad_in[n, d, h, w, c] = zero
+                for od in range(od_lo, od_hi):
+                    for oh in range(oh_lo, oh_hi):
+                        for ow in range(ow_lo, ow_hi):
+                            for c in range(channels):
+                                if idx[n, od, oh, ow, c] == at:
+                                    grad_in[n, d, h, w, c] += load(grad_out[n, od, oh, ow, c])
+
+    return kernel_cl
+
+
+@functools.cache
+def plane_scatter_kernel(load_kind):
+    """Max-type gradient when the windows are unknown (fractional pooling without its
+    samples): one thread per (n, c) plane adds the outputs in increasing order, which
+    sums exactly what the gather would, in the same order.
+
+    ``kernel(grad_out, idx, grad_in, zero)``.
+    """
+    load = LOADS[load_kind]
+
+    @njit(parallel=True, cache=True)
+    def kernel(grad_out, idx, grad_in, zero):
+        n_batch, channels = grad_in.shape[0], grad_in.shape[1]
+        height, width = grad_in.shape[3], grad_in.shape[4]
+        out_d, out_h, out_w = grad_out.shape[2], grad_out.shape[3], grad_out.shape[4]
+        for plane in prange(n_batch * channels):
+            n = plane // channels
+            c = plane % channels
+            grad_in[n, c] = zero
+            for od in range(out_d):
+                for oh in range(out_h):
+                    for ow in range(out_w):
+                        at = idx[n, c, od, oh, ow]
+                        grad_in[n, c, at // (height * width), (at // width) % height,
+                                at % width] += load(grad_out[n, c, od, oh, ow])
+
+    return kernel
+
+
+@njit(parallel=True, cache=True)
+def unpool_backward_kernel(grad_out, idx, grad_in):
+    """``grad_in[plane, j] = grad_out[plane, idx[j]]``."""
+    n_batch, channels, depth, height, width = grad_in.shape
+    out_h, out_w = grad_out.shape[3], grad_out.shape[4]
+    for row in prange(n_batch * channels * depth):
+        d = row % depth
+        rest = row // depth
+        c = rest % channels
+        n = rest // channels
+        for h in range(height):
+            for w in range(width):
+                at = np.int64(idx[n, c, d, h, w])
+                grad_in[n, c, d, h, w] = grad_out[
+                    n, c, at // (out_h * out_w), (at // out_w) % out_h, at % out_w
+                ]
 
 
 # ---------------------------------------------------------------------------------------
@@ -342,14 +584,18 @@ def _finished(out5, dtype):
     return out5.astype(dtype) if out5.dtype != dtype else out5
 
 
-def max_reduce(x5, geometry, window_kind, samples, channels_last):
-    """Max pooling over ``window_kind`` windows: ``(values, int64 indices)``."""
+def max_reduce(x5, geometry, window_kind, samples, channels_last, magnitude=""):
+    """Max pooling over ``window_kind`` windows: ``(values, int64 indices)``.
+
+    ``magnitude="abs"`` (``"negabs"``) pools ``|x|`` (``-|x|``) instead of x.
+    """
     shape = tuple(x5.shape[:2]) + tuple(g[1] for g in geometry)
     compute = _compute_dtype(x5.dtype)
     out5 = empty5(shape, compute, channels_last)
     idx5 = empty5(shape, np.int64, channels_last)
     if out5.size:
         x_read, load_kind = _readable(x5)
+        load_kind += "_" + magnitude if magnitude else ""
         lowest = _lowest(compute)
         if channels_last and not window_kind.startswith("fractional"):
             kernel = max_kernel(window_kind, True, load_kind)
@@ -396,3 +642,64 @@ def to_host(array):
 
 def from_host(array):
     return array
+
+
+def _grad_buffers(x5, channels_last):
+    compute = _compute_dtype(x5.dtype)
+    return empty5(tuple(x5.shape), compute, channels_last), compute
+
+
+def sum_backward(grad5, x5, out5, geometry, window_kind, mode, channels_last,
+                 count_include_pad=True, divisor_override=0, norm_type=1.0):
+    """Gradient of average-type pooling; ``out5`` is the forward result (LP only)."""
+    grad_in, compute = _grad_buffers(x5, channels_last)
+    if grad_in.size:
+        grad_read, load_kind = _readable(grad5)
+        x_read, _ = _readable(x5)
+        # LP reads the forward result in the compute dtype; avg never reads it
+        out_read = out5.astype(compute, copy=False) if mode == "lp" else grad_read
+        kernel = sum_backward_kernel(window_kind, channels_last, load_kind, mode)
+        args = (*geometry, compute.type(0), bool(count_include_pad), int(divisor_override),
+                compute.type(norm_type))
+        arrays = (grad_read, x_read, out_read, grad_in)
+        kernel(*(map(_cl, arrays) if channels_last else arrays), *args)
+    return _finished(grad_in, x5.dtype)
+
+
+def max_backward(grad5, idx5, x5, geometry, window_kind, channels_last):
+    """Gradient of max-type pooling from the forward's indices.
+
+    ``window_kind=None`` (windows unknown) uses the per-plane ordered scatter.
+    """
+    grad_in, compute = _grad_buffers(x5, channels_last)
+    if grad_in.size:
+        grad_read, load_kind = _readable(grad5)
+        zero = compute.type(0)
+        if window_kind is None:
+            plane_scatter_kernel(load_kind)(grad_read, idx5, grad_in, zero)
+        elif channels_last:
+            kernel = max_backward_kernel(window_kind, True, load_kind)
+            kernel(_cl(grad_read), _cl(idx5), _cl(grad_in), *geometry, zero)
+        else:
+            kernel = max_backward_kernel(window_kind, False, load_kind)
+            kernel(grad_read, idx5, grad_in, *geometry, zero)
+    return _finished(grad_in, x5.dtype)
+
+
+def unpool_backward(grad5, idx5, x5, channels_last):
+    """Gradient of max unpooling: each input position reads its index's gradient."""
+    grad_in = empty5(tuple(x5.shape), x5.dtype, channels_last)
+    if grad_in.size:
+        bits = np.uint16 if x5.dtype == np.float16 else x5.dtype
+        unpool_backward_kernel(grad5.view(bits), idx5, grad_in.view(bits))
+    return grad_in
+
+
+def lp_extreme_backward(grad5, x5, geometry, negate, channels_last):
+    """Gradient of LP pooling with p = +inf (max |x|) or -inf (min |x|, ``negate``):
+    the window's first extreme element receives grad_out * sign(x)."""
+    _, idx5 = max_reduce(x5, geometry, "fixed", None, channels_last,
+                         "negabs" if negate else "abs")
+    grad_in = max_backward(grad5, idx5, x5, geometry, "fixed", channels_last)
+    grad_in *= np.sign(x5)
+    return grad_in

@@ -98,19 +98,26 @@ class Prepared:
         )
         return self.backend.view(y5, shape, strides)
 
-    def canonical(self, array, name, shape5=None):
+    def canonical(self, array, name, spatial=None):
         """Another array (indices, gradients) of the caller's convention as a 5-d view.
 
-        Its shape must match ``shape5`` seen from the caller (default: the input's).
+        It must have the input's N and C and, unless ``spatial`` is None, those
+        canonical (D, H, W) sizes.
         """
         backend, array = backend_for(array, self.op)
         if backend is not self.backend:
             raise TypeError(f"{self.op}: {name} must live on the same device as the input")
-        expected, _ = from_canonical(
-            shape5 or self.x5.shape, (0,) * 5, self.nd, self.batched, self.data_format
-        )
-        if tuple(array.shape) != expected:
+        rank = self.nd + (2 if self.batched else 1)
+        array5 = self._to5(array) if array.ndim == rank else None
+        expected5 = tuple(self.x5.shape[:2]) + (
+            tuple(spatial) if spatial is not None else tuple(self.x5.shape[2:]))
+        if array5 is None or array5.shape[:2] != self.x5.shape[:2] or (
+                spatial is not None and tuple(array5.shape) != expected5):
+            expected, _ = from_canonical(expected5, (0,) * 5, self.nd, self.batched,
+                                         self.data_format)
+            if spatial is None:
+                expected = f"{rank}-d with the input's batch and channel sizes"
             raise ValueError(
                 f"{self.op}: {name} must have shape {expected}, got {tuple(array.shape)}"
             )
-        return self._to5(array)
+        return array5

@@ -282,20 +282,25 @@ def _define_fractional_max_pool(nd):
 # --- max unpooling ----------------------------------------------------------------------
 
 
-def _max_unpool(nd, x, indices, kernel_size, stride, padding, output_size, data_format):
-    op = f"max_unpool{nd}d"
-    inp = Prepared(x, nd, data_format, op, integers_allowed=True)
-    idx5 = inp.canonical(indices, "indices")
+def _indices(inp, indices, spatial, plane_spatial):
+    """Indices of shape ``spatial`` (canonical) pointing into planes of ``plane_spatial``."""
+    idx5 = inp.canonical(indices, "indices", spatial)
     if idx5.dtype.kind not in "iu":
-        raise TypeError(f"{op}: indices must be an integer array, got dtype {idx5.dtype}")
-    geometry = _params.unpool_geometry(inp.spatial, kernel_size, stride, padding, output_size)
-    out_spatial = tuple(g[1] for g in inp.geometry5(geometry))
-    plane = math.prod(out_spatial)
+        raise TypeError(f"{inp.op}: indices must be an integer array, got dtype {idx5.dtype}")
+    plane = math.prod(plane_spatial)
     lowest, highest = inp.backend.value_range(idx5)
     if lowest < 0 or highest >= plane:
         bad = lowest if lowest < 0 else highest
-        raise ValueError(f"{op}: Found an invalid max index: {bad} (each output plane has "
+        raise ValueError(f"{inp.op}: Found an invalid max index: {bad} (each plane has "
                          f"{plane} elements)")
+    return idx5
+
+
+def _max_unpool(nd, x, indices, kernel_size, stride, padding, output_size, data_format):
+    inp = Prepared(x, nd, data_format, f"max_unpool{nd}d", integers_allowed=True)
+    geometry = _params.unpool_geometry(inp.spatial, kernel_size, stride, padding, output_size)
+    out_spatial = _out_spatial(inp.geometry5(geometry))
+    idx5 = _indices(inp, indices, inp.x5.shape[2:], out_spatial)
     return inp.restore(inp.backend.unpool(inp.x5, idx5, out_spatial, inp.channels_last))
 
 
@@ -319,6 +324,182 @@ def _define_max_unpool(nd):
                     "where indices repeat).")
 
 
+# --- backward ---------------------------------------------------------------------------
+#
+# Each F_backward(grad_output, x, [indices,] *F's arguments) returns the gradient of F with
+# respect to x, with x's shape, dtype and memory layout. Every input element sums, in a
+# fixed order, the outputs whose windows hold it: bitwise reproducible, no atomics.
+
+
+def _gradient(inp, grad_output, spatial):
+    """grad_output as a 5-d view, checked against the forward output's shape and dtype."""
+    grad5 = inp.canonical(grad_output, "grad_output", spatial)
+    if grad5.dtype != inp.dtype:
+        raise TypeError(f"{inp.op}: grad_output must have the input's dtype {inp.dtype}, "
+                        f"got {grad5.dtype}")
+    return grad5
+
+
+def _out_spatial(geometry5):
+    return tuple(g[1] for g in geometry5)
+
+
+def _max_pool_backward(nd, grad_output, x, indices, kernel_size, stride, padding, dilation,
+                       ceil_mode, data_format):
+    inp = Prepared(x, nd, data_format, f"max_pool{nd}d_backward", integers_allowed=False)
+    geometry = inp.geometry5(_params.fixed_geometry(inp.spatial, kernel_size, stride, padding,
+                                                    dilation, ceil_mode))
+    spatial = _out_spatial(geometry)
+    grad5 = _gradient(inp, grad_output, spatial)
+    idx5 = _indices(inp, indices, spatial, inp.x5.shape[2:])
+    return inp.restore(inp.backend.max_backward(grad5, idx5, inp.x5, geometry, "fixed",
+                                                inp.channels_last))
+
+
+def _avg_pool_backward(nd, grad_output, x, kernel_size, stride, padding, ceil_mode,
+                       count_include_pad, divisor_override, data_format):
+    inp = Prepared(x, nd, data_format, f"avg_pool{nd}d_backward", integers_allowed=False)
+    geometry = inp.geometry5(_params.fixed_geometry(inp.spatial, kernel_size, stride, padding,
+                                                    1, ceil_mode))
+    override = _params.avg_divisor_override(divisor_override)
+    grad5 = _gradient(inp, grad_output, _out_spatial(geometry))
+    return inp.restore(inp.backend.sum_backward(grad5, inp.x5, None, geometry, "fixed", "avg",
+                                                inp.channels_last, bool(count_include_pad),
+                                                override))
+
+
+def _adaptive_geometry_from_gradient(inp, grad_output):
+    grad5 = _gradient(inp, grad_output, None)
+    geometry = _params.adaptive_geometry(inp.spatial, tuple(grad5.shape[5 - inp.nd:]))
+    return grad5, inp.geometry5(geometry)
+
+
+def _adaptive_avg_pool_backward(nd, grad_output, x, data_format):
+    inp = Prepared(x, nd, data_format, f"adaptive_avg_pool{nd}d_backward",
+                   integers_allowed=False)
+    grad5, geometry = _adaptive_geometry_from_gradient(inp, grad_output)
+    return inp.restore(inp.backend.sum_backward(grad5, inp.x5, None, geometry, "adaptive",
+                                                "avg", inp.channels_last, False))
+
+
+def _adaptive_max_pool_backward(nd, grad_output, x, indices, data_format):
+    inp = Prepared(x, nd, data_format, f"adaptive_max_pool{nd}d_backward",
+                   integers_allowed=False)
+    grad5, geometry = _adaptive_geometry_from_gradient(inp, grad_output)
+    idx5 = _indices(inp, indices, grad5.shape[2:], inp.x5.shape[2:])
+    return inp.restore(inp.backend.max_backward(grad5, idx5, inp.x5, geometry, "adaptive",
+                                                inp.channels_last))
+
+
+def _lp_pool_backward(nd, grad_output, x, norm_type, kernel_size, stride, ceil_mode,
+                      data_format):
+    inp = Prepared(x, nd, data_format, f"lp_pool{nd}d_backward", integers_allowed=False)
+    p = _params.lp_norm(norm_type)
+    geometry = inp.geometry5(_params.fixed_geometry(inp.spatial, kernel_size, stride, 0, 1,
+                                                    ceil_mode))
+    grad5 = _gradient(inp, grad_output, _out_spatial(geometry))
+    backend = inp.backend
+    if math.isinf(p):
+        grad = backend.lp_extreme_backward(grad5, inp.x5, geometry, p < 0, inp.channels_last)
+    else:
+        out5 = backend.sum_reduce(inp.x5, geometry, "fixed", "lp", inp.channels_last,
+                                  norm_type=p)
+        grad = backend.sum_backward(grad5, inp.x5, out5, geometry, "fixed", "lp",
+                                    inp.channels_last, norm_type=p)
+    return inp.restore(grad)
+
+
+def _fractional_max_pool_backward(nd, grad_output, x, indices, kernel_size, output_size,
+                                  output_ratio, data_format):
+    inp = Prepared(x, nd, data_format, f"fractional_max_pool{nd}d_backward",
+                   integers_allowed=False)
+    geometry = _params.fractional_geometry(inp.spatial, kernel_size, output_size, output_ratio)
+    spatial = _out_spatial(inp.geometry5(geometry))
+    grad5 = _gradient(inp, grad_output, spatial)
+    idx5 = _indices(inp, indices, spatial, inp.x5.shape[2:])
+    # the windows depend on samples the caller no longer has: gather per plane instead
+    return inp.restore(inp.backend.max_backward(grad5, idx5, inp.x5, None, None,
+                                                inp.channels_last))
+
+
+def _max_unpool_backward(nd, grad_output, x, indices, kernel_size, stride, padding,
+                         output_size, data_format):
+    inp = Prepared(x, nd, data_format, f"max_unpool{nd}d_backward", integers_allowed=False)
+    geometry = _params.unpool_geometry(inp.spatial, kernel_size, stride, padding, output_size)
+    spatial = _out_spatial(inp.geometry5(geometry))
+    grad5 = _gradient(inp, grad_output, spatial)
+    idx5 = _indices(inp, indices, inp.x5.shape[2:], spatial)
+    return inp.restore(inp.backend.unpool_backward(grad5, idx5, inp.x5, inp.channels_last))
+
+
+_GRAD_DOC = """
+    grad_output : array
+        Gradient with respect to the forward's output (its shape, x's dtype).
+    x : array
+        The forward's input."""
+
+
+def _publish_backward(implementation, forward, extra=""):
+    name = forward.__name__ + "_backward"
+    implementation.__name__ = implementation.__qualname__ = name
+    implementation.__module__ = __name__
+    implementation.__doc__ = (
+        f"Gradient of ``{forward.__name__}`` with respect to its input.\n\n"
+        f"    Takes ``grad_output, x``{extra}, then {forward.__name__}'s own arguments\n"
+        f"    (see its docstring), and returns grad_input with x's shape, dtype and memory\n"
+        f"    layout. Deterministic: bitwise the same for any thread count.\n\n"
+        f"    Parameters\n    ----------" + _GRAD_DOC +
+        ("\n    indices : integer array\n        The indices the forward returned."
+         if extra else "") + "\n"
+    )
+    return implementation
+
+
+def _define_backwards(nd):
+    def max_pool_backward(grad_output, x, indices, kernel_size, stride=None, padding=0,
+                          dilation=1, ceil_mode=False, *, data_format="channels_first"):
+        return _max_pool_backward(nd, grad_output, x, indices, kernel_size, stride, padding,
+                                  dilation, ceil_mode, data_format)
+
+    def avg_pool_backward(grad_output, x, kernel_size, stride=None, padding=0,
+                          ceil_mode=False, count_include_pad=True, divisor_override=None, *,
+                          data_format="channels_first"):
+        return _avg_pool_backward(nd, grad_output, x, kernel_size, stride, padding, ceil_mode,
+                                  count_include_pad, divisor_override, data_format)
+
+    def adaptive_avg_pool_backward(grad_output, x, *, data_format="channels_first"):
+        return _adaptive_avg_pool_backward(nd, grad_output, x, data_format)
+
+    def adaptive_max_pool_backward(grad_output, x, indices, *, data_format="channels_first"):
+        return _adaptive_max_pool_backward(nd, grad_output, x, indices, data_format)
+
+    def lp_pool_backward(grad_output, x, norm_type, kernel_size, stride=None, ceil_mode=False,
+                         *, data_format="channels_first"):
+        return _lp_pool_backward(nd, grad_output, x, norm_type, kernel_size, stride, ceil_mode,
+                                 data_format)
+
+    def fractional_max_pool_backward(grad_output, x, indices, kernel_size, output_size=None,
+                                     output_ratio=None, *, data_format="channels_first"):
+        return _fractional_max_pool_backward(nd, grad_output, x, indices, kernel_size,
+                                             output_size, output_ratio, data_format)
+
+    def max_unpool_backward(grad_output, x, indices, kernel_size, stride=None, padding=0,
+                            output_size=None, *, data_format="channels_first"):
+        return _max_unpool_backward(nd, grad_output, x, indices, kernel_size, stride, padding,
+                                    output_size, data_format)
+
+    forwards = globals()
+    pairs = [(max_pool_backward, "max_pool", ", indices"),
+             (avg_pool_backward, "avg_pool", ""),
+             (adaptive_avg_pool_backward, "adaptive_avg_pool", ""),
+             (adaptive_max_pool_backward, "adaptive_max_pool", ", indices"),
+             (lp_pool_backward, "lp_pool", ""),
+             (fractional_max_pool_backward, "fractional_max_pool", ", indices"),
+             (max_unpool_backward, "max_unpool", ", indices")]
+    return {f"{family}{nd}d_backward": _publish_backward(fn, forwards[f"{family}{nd}d"], extra)
+            for fn, family, extra in pairs if f"{family}{nd}d" in forwards}
+
+
 max_pool1d, max_pool2d, max_pool3d = (_define_max_pool(nd) for nd in (1, 2, 3))
 avg_pool1d, avg_pool2d, avg_pool3d = (_define_avg_pool(nd) for nd in (1, 2, 3))
 adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d = (
@@ -330,6 +511,9 @@ adaptive_max_pool1d, adaptive_max_pool2d, adaptive_max_pool3d = (
 lp_pool1d, lp_pool2d, lp_pool3d = (_define_lp_pool(nd) for nd in (1, 2, 3))
 fractional_max_pool2d, fractional_max_pool3d = (_define_fractional_max_pool(nd) for nd in (2, 3))
 max_unpool1d, max_unpool2d, max_unpool3d = (_define_max_unpool(nd) for nd in (1, 2, 3))
+
+for _nd in (1, 2, 3):
+    globals().update(_define_backwards(_nd))
 
 __all__ = [
     name
