@@ -8,61 +8,11 @@ importing numbapool compiles nothing.
 """
 
 import functools
-import math
 
 import numpy as np
 from numba import njit, prange
-from numba.extending import register_jitable
 
-from numbapool import _windows
-
-WINDOWS = {
-    "fixed": (_windows.fixed_window, _windows.fixed_cover),
-    "adaptive": (_windows.adaptive_window, _windows.adaptive_cover),
-    "fractional": (_windows.fractional_window, _windows.fractional_cover),
-    "fractional_half": (_windows.fractional_half_window, _windows.fractional_half_cover),
-}
-
-
-@register_jitable
-def load_plain(value):
-    return value
-
-
-@register_jitable
-def load_half_bits(bits):
-    """An IEEE half, given as its uint16 bits, as a float32 (exact)."""
-    bits = np.int64(bits)
-    exponent = (bits >> 10) & 0x1F
-    mantissa = bits & 0x3FF
-    if exponent == 0:
-        magnitude = math.ldexp(float(mantissa), -24)
-    elif exponent == 31:
-        magnitude = math.inf if mantissa == 0 else math.nan
-    else:
-        magnitude = math.ldexp(float(mantissa + 1024), exponent - 25)
-    if bits >> 15:
-        magnitude = -magnitude
-    return np.float32(magnitude)
-
-
-def _magnitude_loader(read, negate):
-    """``|read(v)|`` or ``-|read(v)|``: max pooling over it finds LP's +-inf winners."""
-
-    @register_jitable
-    def load(value):
-        magnitude = abs(read(value))
-        return -magnitude if negate else magnitude
-
-    return load
-
-
-# element loaders, by name: plain values, float16 bits, and +-|x| of either
-LOADS = {"plain": load_plain, "half": load_half_bits}
-for _name, _read in list(LOADS.items()):
-    LOADS[_name + "_abs"] = _magnitude_loader(_read, False)
-    LOADS[_name + "_negabs"] = _magnitude_loader(_read, True)
-
+from numbapool._reductions import LOADS, WINDOWS, gradient_parts, sum_parts
 
 @functools.cache
 def max_kernel(window_kind, channels_last, load_kind):
@@ -141,76 +91,6 @@ def max_kernel(window_kind, channels_last, load_kind):
     return kernel_cl
 
 
-# How a sum-type window is reduced and finished:
-#   "avg"    sum(x) / divisor
-#   "lp"     sum(|x| ** p) ** (1 / p)
-#   "absmax" max(|x|)     (LP with p = +inf)
-#   "absmin" min(|x|)     (LP with p = -inf)
-SUM_MODES = ("avg", "lp", "absmax", "absmin")
-
-
-@register_jitable
-def avg_divisor(count, padded_count, count_include_pad, divisor_override):
-    if divisor_override != 0:
-        return divisor_override
-    if count_include_pad:
-        return padded_count
-    return count
-
-
-def _sum_parts(mode, load):
-    """Compile-time pieces of a sum-type kernel: ``(initial, accumulate, finish)``."""
-
-    @register_jitable
-    def initial(zero):
-        return _windows.cast_like(np.inf, zero) if mode == "absmin" else zero
-
-    if mode == "avg":
-
-        @register_jitable
-        def accumulate(acc, v, p):
-            return acc + load(v)
-
-        @register_jitable
-        def finish(acc, count, padded_count, count_include_pad, divisor_override, p):
-            divisor = avg_divisor(count, padded_count, count_include_pad, divisor_override)
-            return acc / _windows.cast_like(divisor, acc)
-
-        return initial, accumulate, finish
-
-    if mode == "lp":
-
-        @register_jitable
-        def accumulate(acc, v, p):
-            return acc + abs(load(v)) ** p
-
-        @register_jitable
-        def finish(acc, count, padded_count, count_include_pad, divisor_override, p):
-            return acc ** (_windows.cast_like(1, acc) / p)
-
-        return initial, accumulate, finish
-
-    if mode == "absmax":
-
-        @register_jitable
-        def accumulate(acc, v, p):
-            a = abs(load(v))
-            return a if (a > acc or a != a) else acc
-
-    else:
-
-        @register_jitable
-        def accumulate(acc, v, p):
-            a = abs(load(v))
-            return a if (a < acc or a != a) else acc
-
-    @register_jitable
-    def finish(acc, count, padded_count, count_include_pad, divisor_override, p):
-        return acc
-
-    return initial, accumulate, finish
-
-
 @functools.cache
 def sum_kernel(window_kind, channels_last, load_kind, mode):
     """Average-type reductions (avg, adaptive avg, LP) over windows.
@@ -220,7 +100,7 @@ def sum_kernel(window_kind, channels_last, load_kind, mode):
     ``p`` is the LP norm in that dtype.
     """
     window = WINDOWS[window_kind][0]
-    initial, accumulate, finish = _sum_parts(mode, LOADS[load_kind])
+    initial, accumulate, finish = sum_parts(mode, LOADS[load_kind])
 
     if not channels_last:
 
@@ -316,44 +196,6 @@ def unpool_kernel(x, idx, out):
 # outputs whose windows cover it, so results are bitwise reproducible for any thread count.
 
 
-def _gradient_parts(mode):
-    """Compile-time pieces of a sum-type gradient: ``(contribution, factor)``.
-
-    grad_in = factor(x) * sum over covering o of contribution(grad_out[o], o):
-    avg: grad_out / divisor and 1; LP: grad_out * out ** (1 - p) (0 where the window
-    sum is 0) and sign(x) * |x| ** (p - 1) (0 at x = 0).
-    """
-    if mode == "avg":
-
-        @register_jitable
-        def contribution(grad, out_value, count, padded_count, count_include_pad,
-                         divisor_override, p):
-            divisor = avg_divisor(count, padded_count, count_include_pad, divisor_override)
-            return grad / _windows.cast_like(divisor, grad)
-
-        @register_jitable
-        def factor(x_value, p):
-            return _windows.cast_like(1, p)
-
-        return contribution, factor
-
-    @register_jitable
-    def contribution(grad, out_value, count, padded_count, count_include_pad,
-                     divisor_override, p):
-        if out_value == 0:
-            return _windows.cast_like(0, p)
-        return grad * out_value ** (_windows.cast_like(1, p) - p)
-
-    @register_jitable
-    def factor(x_value, p):
-        if x_value == 0:
-            return _windows.cast_like(0, p)
-        magnitude = abs(x_value) ** (p - _windows.cast_like(1, p))
-        return magnitude if x_value > 0 else -magnitude
-
-    return contribution, factor
-
-
 @functools.cache
 def sum_backward_kernel(window_kind, channels_last, load_kind, mode):
     """Gradient of avg / adaptive avg ("avg") and finite-p LP ("lp") pooling.
@@ -363,7 +205,7 @@ def sum_backward_kernel(window_kind, channels_last, load_kind, mode):
     """
     window, cover = WINDOWS[window_kind]
     load = LOADS[load_kind]
-    contribution, factor = _gradient_parts(mode)
+    contribution, factor = gradient_parts(mode)
 
     if not channels_last:
 

@@ -16,7 +16,7 @@ def backend_for(x, op):
     if hasattr(x, "__cuda_array_interface__"):
         from numbapool import _cuda
 
-        return _cuda.backend(), x
+        return _cuda.adopt(x)
     from numbapool import _cpu
 
     if isinstance(x, np.ndarray):
