@@ -159,7 +159,8 @@ def fractional_geometry(sizes, kernel_size, output_size, output_ratio):
         if not all(0 < r < 1 for r in ratios):
             raise ValueError(f"output_ratio must be between 0 and 1 (exclusive), got {output_ratio!r}")
         outs = tuple(int(size * r) for size, r in zip(sizes, ratios))
-    _positive(outs, "output_size")
+    if any(o < 0 for o in outs):
+        raise ValueError(f"output_size must be >= 0, got {outs}")
     for size, out, k in zip(sizes, outs, kernel):
         too_large = out + k - 1 > size if nd == 2 else (k > size or out + k - 1 >= size)
         if too_large:
@@ -197,6 +198,6 @@ def unpool_geometry(sizes, kernel_size, stride, padding, output_size):
                     f"strictly between {tuple(d - s for d, s in zip(defaults, strides))} and "
                     f"{tuple(d + s for d, s in zip(defaults, strides))}"
                 )
-    if any(o < 1 for o in outs):
-        raise ValueError(f"max_unpool output size {outs} is empty for input size {sizes}")
+    if any(o < 0 for o in outs):
+        raise ValueError(f"max_unpool output size {outs} is negative for input size {sizes}")
     return tuple(zip(sizes, outs, kernel, strides, pads, (1,) * nd))

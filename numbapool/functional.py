@@ -283,10 +283,13 @@ def _define_fractional_max_pool(nd):
 
 
 def _indices(inp, indices, spatial, plane_spatial):
-    """Indices of shape ``spatial`` (canonical) pointing into planes of ``plane_spatial``."""
+    """Indices of shape ``spatial`` (canonical) pointing into planes of ``plane_spatial``
+    (``None``: any value is safe, the kernel only compares them)."""
     idx5 = inp.canonical(indices, "indices", spatial)
     if idx5.dtype.kind not in "iu":
         raise TypeError(f"{inp.op}: indices must be an integer array, got dtype {idx5.dtype}")
+    if plane_spatial is None:
+        return idx5
     plane = math.prod(plane_spatial)
     lowest, highest = inp.backend.value_range(idx5)
     if lowest < 0 or highest >= plane:
@@ -351,7 +354,9 @@ def _max_pool_backward(nd, grad_output, x, indices, kernel_size, stride, padding
                                                     dilation, ceil_mode))
     spatial = _out_spatial(geometry)
     grad5 = _gradient(inp, grad_output, spatial)
-    idx5 = _indices(inp, indices, spatial, inp.x5.shape[2:])
+    # a window with no tap inside the input (dilation and padding) reports an index
+    # that may lie off the plane; its output is a constant -inf and passes no gradient
+    idx5 = _indices(inp, indices, spatial, None)
     return inp.restore(inp.backend.max_backward(grad5, idx5, inp.x5, geometry, "fixed",
                                                 inp.channels_last))
 
