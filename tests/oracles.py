@@ -77,7 +77,7 @@ def torch_call(name, x, *args, **kwargs):
 
 
 def layouts(*arrays):
-    """Every way to hand numbapool the same-shaped (N, C, *spatial) ``arrays`` together.
+    """Every way to hand numbapool (N, C, *spatial) ``arrays`` of one rank together.
 
     Yields ``(label, transformed arrays, kwargs, back)``; ``back`` maps a numbapool result
     to the convention of the originals.
