@@ -1,0 +1,533 @@
+"""Benchmark numbapool's kernels against PyTorch on the CPU.
+
+Run ``python -m numbapool bench --help`` for the options. Each case is timed for
+numbapool and, when torch is importable, for PyTorch on the same memory; a run is
+saved as JSON that a later run can be compared with (``--compare``), which is how
+CI can catch performance regressions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numba
+import numpy as np
+
+import numbapool as npl
+
+LAYOUTS = ("cf", "cl")
+COMPILE_DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark case.
+
+    ``op`` is the forward function's name, the same in numbapool and
+    ``torch.nn.functional``; ``kwargs`` are its arguments after the input.
+    ``shape`` is the logical (N, C, *spatial) shape. ``layout`` is "cf"
+    (contiguous, channels first) or "cl" (a channels-last array seen through a
+    transpose, so C is fastest in memory). A "backward" case times
+    ``numbapool.<op>_backward`` against PyTorch's autograd of ``op``.
+    """
+
+    name: str
+    op: str
+    shape: tuple[int, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    layout: str = "cf"
+    kind: str = "forward"
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}-{'x'.join(map(str, self.shape))}-{self.layout}"
+
+    @property
+    def functions(self) -> tuple[str, ...]:
+        """Names of the numbapool functions the case needs."""
+        if self.kind == "backward":
+            return (self.op, self.op + "_backward")
+        return (self.op,)
+
+
+def _both_layouts(name, op, shape, kind="forward", **kwargs) -> list[Case]:
+    return [Case(name, op, shape, kwargs, layout, kind) for layout in LAYOUTS]
+
+
+CASES: list[Case] = [
+    *_both_layouts("global_avg", "adaptive_avg_pool2d", (32, 256, 56, 56), output_size=1),
+    *_both_layouts("global_avg", "adaptive_avg_pool2d", (128, 2048, 7, 7), output_size=1),
+    *_both_layouts("adaptive_avg7", "adaptive_avg_pool2d", (32, 256, 56, 56), output_size=7),
+    *_both_layouts("adaptive_avg7", "adaptive_avg_pool2d", (64, 512, 13, 13), output_size=7),
+    *_both_layouts("max2s2", "max_pool2d", (16, 64, 112, 112), kernel_size=2, stride=2),
+    *_both_layouts("max3s2p1", "max_pool2d", (16, 64, 112, 112), kernel_size=3, stride=2, padding=1),
+    *_both_layouts("avg3s2p1", "avg_pool2d", (16, 64, 112, 112), kernel_size=3, stride=2, padding=1),
+    *_both_layouts("adaptive_max2", "adaptive_max_pool2d", (128, 2048, 7, 7), output_size=2),
+    *_both_layouts("max3d_2", "max_pool3d", (4, 32, 32, 64, 64), kernel_size=2),
+    *_both_layouts("max1d_3s1", "max_pool1d", (64, 64, 4096), kernel_size=3, stride=1),
+    *_both_layouts("tiny_global_avg", "adaptive_avg_pool2d", (1, 64, 7, 7), output_size=1),
+    *_both_layouts("tiny_max2", "max_pool2d", (1, 64, 7, 7), kernel_size=2),
+    *_both_layouts("max3s2p1_bwd", "max_pool2d", (16, 64, 112, 112), "backward",
+                   kernel_size=3, stride=2, padding=1),
+    *_both_layouts("adaptive_avg7_bwd", "adaptive_avg_pool2d", (32, 256, 56, 56), "backward",
+                   output_size=7),
+    *_both_layouts("global_avg_bwd", "adaptive_avg_pool2d", (32, 256, 56, 56), "backward",
+                   output_size=1),
+]
+
+# Inputs so small that the time is the fixed cost of a call.
+OVERHEAD_CASES: list[Case] = [
+    Case("overhead_max2", "max_pool2d", (1, 1, 4, 4), {"kernel_size": 2}),
+    Case("overhead_global_avg", "adaptive_avg_pool2d", (1, 1, 4, 4), {"output_size": 1}),
+]
+
+
+@dataclass
+class Bench:
+    """Zero-argument callables that run a case, and the arrays its kernel must read."""
+
+    numbapool: Callable[[], Any]
+    torch: Callable[[], Any] | None
+    reads: tuple[np.ndarray, ...]
+
+
+def make_input(shape, layout="cf", dtype=np.float32, seed=0) -> np.ndarray:
+    """Random array of logical shape (N, C, *spatial) in the given memory layout."""
+    rng = np.random.default_rng(seed)
+    if layout == "cf":
+        return rng.standard_normal(shape, dtype=dtype)
+    n, c, *spatial = shape
+    x = rng.standard_normal((n, *spatial, c), dtype=dtype)
+    return x.transpose(0, x.ndim - 1, *range(1, x.ndim - 1))
+
+
+def missing_function(case: Case) -> str | None:
+    """Name of a numbapool function the case needs that does not exist, else None."""
+    return next((f for f in case.functions if getattr(npl, f, None) is None), None)
+
+
+def build(case: Case, dtype=np.float32, torch=None) -> Bench:
+    """Set up a case; pass the ``torch`` module to also get the PyTorch callable.
+
+    Both callables return their result (for backward: the input gradient), and
+    PyTorch works on the same memory as numbapool, so channels-last inputs reach
+    it with channels-last strides.
+    """
+    x = make_input(case.shape, case.layout, dtype)
+    forward = getattr(npl, case.op)
+    torch_forward = getattr(torch.nn.functional, case.op) if torch is not None else None
+    if case.kind == "forward":
+        torch_call = None
+        if torch is not None:
+            torch_call = partial(torch_forward, torch.from_numpy(x), **case.kwargs)
+        return Bench(partial(forward, x, **case.kwargs), torch_call, (x,))
+
+    with_indices = "max" in case.op
+    if with_indices:
+        y, indices = forward(x, **case.kwargs, return_indices=True)
+    else:
+        y, indices = forward(x, **case.kwargs), None
+    grad = np.empty_like(y)  # keeps y's memory layout, as autograd's grad_output would have
+    grad[...] = np.random.default_rng(1).standard_normal(y.shape, dtype=dtype)
+    backward = getattr(npl, case.op + "_backward")
+    # The backward functions infer output_size from grad_output.
+    kwargs = {k: v for k, v in case.kwargs.items() if k != "output_size"}
+    args = (grad, x, indices) if with_indices else (grad, x)
+    torch_call = None
+    if torch is not None:
+        xt = torch.from_numpy(x).requires_grad_()
+        yt = torch_forward(xt, **case.kwargs)
+        gt = torch.from_numpy(grad)
+
+        def torch_call():
+            return torch.autograd.grad(yt, xt, gt, retain_graph=True)[0]
+
+    reads = (grad, indices) if with_indices else (grad,)
+    return Bench(partial(backward, *args, **kwargs), torch_call, reads)
+
+
+def moved_bytes(bench: Bench, result) -> int:
+    """Bytes an ideal kernel moves: each array it must read once, each result written once.
+
+    Forward reads the input; backward reads grad_output (and the indices for max
+    pooling) but not the input, whose shape is all it needs. Results include
+    int64 indices where the call returns them, and the input gradient for backward.
+    """
+    outputs = result if isinstance(result, tuple) else (result,)
+    return sum(a.nbytes for a in (*bench.reads, *outputs))
+
+
+_MIN_SAMPLE_S = 1e-3
+_MAX_SAMPLES = 200
+
+
+def _clock(fn, n=1) -> float:
+    start = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - start) / n
+
+
+def median_times(fns, budget_s, min_samples) -> list[float]:
+    """Median seconds per call of each function, about ``budget_s`` in all.
+
+    A warm-up call comes first, so Numba's compile time is excluded. Samples
+    alternate between the functions so that noise from other processes hits them
+    alike; calls shorter than a millisecond are batched per sample.
+    """
+    per_call = []
+    for fn in fns:
+        fn()
+        per_call.append(max(_clock(fn), 1e-9))
+    inner = [math.ceil(_MIN_SAMPLE_S / t) for t in per_call]
+    cost = sum(t * n for t, n in zip(per_call, inner))
+    samples = min(_MAX_SAMPLES, max(min_samples, int(budget_s / cost)))
+    times = [[] for _ in fns]
+    for _ in range(samples):
+        for fn, n, ts in zip(fns, inner, times):
+            ts.append(_clock(fn, n))
+    return [statistics.median(ts) for ts in times]
+
+
+def copy_bandwidth(nbytes=256 * 2**20, repeats=5) -> float:
+    """Bytes read plus written per second by a single-threaded ``np.copyto`` of ``nbytes``."""
+    src = np.ones(nbytes // 8)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)  # the first copy also pays for faulting in dst's pages
+    return 2 * src.nbytes / statistics.median(_clock(partial(np.copyto, dst, src)) for _ in range(repeats))
+
+
+def _import_torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def _time_bench(bench: Bench, budget_s, min_samples) -> tuple[float, float | None]:
+    """Median seconds per call of numbapool and of PyTorch (None without torch)."""
+    if bench.torch is None:
+        return median_times([bench.numbapool], budget_s, min_samples)[0], None
+    t_npl, t_torch = median_times([bench.numbapool, bench.torch], budget_s, min_samples)
+    return t_npl, t_torch
+
+
+def run_case(case: Case, torch, bandwidth, budget_s, min_samples) -> dict:
+    """Time one case; the numbers are in the returned record."""
+    bench = build(case, torch=torch)
+    nbytes = moved_bytes(bench, bench.numbapool())
+    t_npl, t_torch = _time_bench(bench, budget_s, min_samples)
+    return {
+        "id": case.id,
+        "name": case.name,
+        "op": case.op,
+        "kind": case.kind,
+        "layout": case.layout,
+        "shape": list(case.shape),
+        "kwargs": case.kwargs,
+        "numbapool_ms": t_npl * 1e3,
+        "torch_ms": None if t_torch is None else t_torch * 1e3,
+        "ratio": None if t_torch is None else t_torch / t_npl,
+        "bytes": nbytes,
+        "roofline": nbytes / t_npl / bandwidth,
+    }
+
+
+def _fmt(value, spec, scale=1.0) -> str:
+    return "-" if value is None else format(value * scale, spec)
+
+
+def _row(record) -> str:
+    case = record["id"].removesuffix("-" + record["layout"])
+    return (f"{case:36} {record['layout']:>6} {record['numbapool_ms']:13.3f} "
+            f"{_fmt(record['torch_ms'], '.3f'):>9} {_fmt(record['ratio'], '.2f'):>6} "
+            f"{_fmt(record['roofline'], '.1f', 100):>8}")
+
+
+_HEADER = f"{'case':36} {'layout':>6} {'numbapool ms':>13} {'torch ms':>9} {'ratio':>6} {'roofline':>8}"
+
+
+def geomean(values) -> float | None:
+    values = [v for v in values if v]
+    return math.exp(statistics.fmean(map(math.log, values))) if values else None
+
+
+def _available(cases):
+    for case in cases:
+        name = missing_function(case)
+        if name is None:
+            yield case
+        else:
+            print(f"skip {case.id}: numbapool.{name} does not exist yet")
+
+
+def run_overhead(cases, torch, budget_s, min_samples) -> list[dict]:
+    """Median microseconds per call on tiny inputs, numbapool vs PyTorch."""
+    records = []
+    for case in _available(cases):
+        t_npl, t_torch = _time_bench(build(case, torch=torch), budget_s, min_samples)
+        records.append({"id": case.id, "numbapool_us": t_npl * 1e6,
+                        "torch_us": None if t_torch is None else t_torch * 1e6})
+        print(f"{case.id:36} numbapool {t_npl * 1e6:8.1f} us   torch {_fmt(t_torch, '8.1f', 1e6)} us")
+    return records
+
+
+def _probe(case_id: str, dtype: str, import_s: float) -> None:
+    """Run in a fresh interpreter by ``compile_times``: print first-call seconds as JSON."""
+    case = next(c for c in CASES if c.id == case_id)
+    small = replace(case, shape=(1, 2) + (8,) * (len(case.shape) - 2), layout="cf")
+    first = {}
+    for layout in LAYOUTS:
+        # build() runs the forward for backward cases; only the timed call counts.
+        first[layout] = _clock(build(replace(small, layout=layout), dtype=np.dtype(dtype)).numbapool)
+    print(json.dumps({"import_s": import_s, "first_call_s": first["cf"], "first_call_cl_s": first["cl"]}))
+
+
+_PROBE_CODE = (
+    "import sys, time; t = time.perf_counter(); import numbapool.benchmark as b; "
+    "b._probe(sys.argv[1], sys.argv[2], time.perf_counter() - t)"
+)
+
+
+def compile_times(cases) -> list[dict]:
+    """First-call (compile) seconds per op and dtype, each in a fresh interpreter.
+
+    A fresh process has a cold in-memory dispatcher cache, and an empty
+    NUMBA_CACHE_DIR keeps Numba's on-disk cache from hiding the compile. The
+    channels-last first call comes after the channels-first one, so it shows the
+    extra compile a second memory layout costs.
+    """
+    per_op = {}
+    for case in _available(cases):
+        per_op.setdefault((case.op, case.kind), case)
+    # The child must import this numbapool even when it is not installed.
+    pythonpath = os.pathsep.join(filter(None, [str(Path(npl.__path__[0]).parent), os.environ.get("PYTHONPATH")]))
+    records = []
+    print(f"{'op':32} {'dtype':8} {'import s':>9} {'first call s':>13} {'first cl call s':>16}")
+    for (op, kind), case in per_op.items():
+        label = op if kind == "forward" else op + "_backward"
+        for dtype in COMPILE_DTYPES:
+            with tempfile.TemporaryDirectory() as cache_dir:
+                env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir, PYTHONPATH=pythonpath)
+                proc = subprocess.run([sys.executable, "-c", _PROBE_CODE, case.id, dtype],
+                                      env=env, capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"{label:32} {dtype:8} failed:\n{proc.stderr[-2000:]}")
+                continue
+            record = {"op": label, "dtype": dtype, **json.loads(proc.stdout.splitlines()[-1])}
+            records.append(record)
+            print(f"{label:32} {dtype:8} {record['import_s']:9.2f} {record['first_call_s']:13.2f} "
+                  f"{record['first_call_cl_s']:16.2f}")
+    return records
+
+
+def _processor() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor()
+
+
+def _threading_layer() -> str | None:
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel kernel has run
+        return None
+
+
+def run(cases, overhead_cases=(), *, quick=False, compile=False) -> dict:
+    """Time ``cases`` and ``overhead_cases`` (printing as it goes); return the JSON-ready run."""
+    torch = _import_torch()
+    if torch is None:
+        print("torch is not importable: timing numbapool only")
+    else:
+        # Same thread count on both sides, so the ratio compares kernels, not thread pools.
+        torch.set_num_threads(numba.get_num_threads())
+    budget_s, min_samples, repeats = (0.1, 3, 3) if quick else (0.6, 5, 7)
+
+    bandwidth = copy_bandwidth(repeats=repeats)
+    print(f"memory bandwidth (single-threaded np.copyto, read + write): {bandwidth / 1e9:.1f} GB/s")
+    print(f"numba threads: {numba.get_num_threads()}\n")
+
+    print(_HEADER)
+    records = []
+    failed = {}
+    for case in _available(cases):
+        try:
+            records.append(run_case(case, torch, bandwidth, budget_s, min_samples))
+        except Exception as e:  # one unsupported case should not cost the rest of the run
+            failed[case.id] = f"{type(e).__name__}: {e}"
+            print(f"FAILED {case.id}: {failed[case.id]}")
+            continue
+        print(_row(records[-1]), flush=True)
+    ratio_geomean = geomean(r["ratio"] for r in records)
+    print(f"\ngeometric mean of ratios (torch / numbapool, >1: numbapool faster): "
+          f"{_fmt(ratio_geomean, '.3f')}")
+    print("roofline: bytes moved / time / copy bandwidth; multi-threaded kernels and "
+          "cache-resident inputs can exceed 100%\n")
+
+    if overhead_cases:
+        print("per-call overhead on tiny inputs (median per call):")
+    overhead = run_overhead(overhead_cases, torch, budget_s, min_samples)
+    result = {
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {
+            "platform": platform.platform(),
+            "processor": _processor(),
+            "cpu_count": os.cpu_count(),
+            "node": platform.node(),
+        },
+        "versions": {
+            "python": platform.python_version(),
+            "numbapool": getattr(npl, "__version__", None),
+            "numpy": np.__version__,
+            "numba": numba.__version__,
+            "torch": None if torch is None else torch.__version__,
+        },
+        "numba_threads": numba.get_num_threads(),
+        "threading_layer": _threading_layer(),
+        "torch_threads": None if torch is None else torch.get_num_threads(),
+        "quick": quick,
+        "bandwidth_bytes_per_s": bandwidth,
+        "bandwidth_method": "median of single-threaded np.copyto of 256 MiB float64, (read + write) / time",
+        "ratio_geomean": ratio_geomean,
+        "cases": records,
+        "failed": failed,
+        "overhead": overhead,
+    }
+    if compile:
+        print()
+        result["compile_times"] = compile_times(cases)
+    return result
+
+
+@dataclass(frozen=True)
+class Regression:
+    """A case whose ``metric`` (higher is better) fell from ``baseline`` to ``current``."""
+
+    case: str
+    metric: str
+    baseline: float
+    current: float
+
+    @property
+    def slowdown(self) -> float:
+        return self.baseline / self.current
+
+
+def _by_id(run: dict) -> dict[str, dict]:
+    return {record["id"]: record for record in run.get("cases", [])}
+
+
+def _comparable_metric(old: dict, new: dict) -> str | None:
+    # The ratio to PyTorch measured in the same run cancels the machine's speed;
+    # the roofline fraction cancels its memory bandwidth.
+    for metric in ("ratio", "roofline"):
+        if (old.get(metric) or 0) > 0 and (new.get(metric) or 0) > 0:
+            return metric
+    return None
+
+
+def compare(baseline: dict, current: dict, max_slowdown: float) -> list[Regression]:
+    """Cases that got slower than in ``baseline`` by more than ``max_slowdown`` times.
+
+    Compares the ratio to PyTorch when both runs have it, else the roofline
+    fraction. Cases missing from either run are not compared (see ``unmatched``).
+    """
+    old_cases = _by_id(baseline)
+    regressions = []
+    for case_id, new in _by_id(current).items():
+        old = old_cases.get(case_id)
+        if old is None:
+            continue
+        metric = _comparable_metric(old, new)
+        if metric and old[metric] / new[metric] > max_slowdown:
+            regressions.append(Regression(case_id, metric, old[metric], new[metric]))
+    return regressions
+
+
+def unmatched(baseline: dict, current: dict) -> tuple[list[str], list[str]]:
+    """Case ids only in the baseline, and only in the current run."""
+    old, new = _by_id(baseline), _by_id(current)
+    return [i for i in old if i not in new], [i for i in new if i not in old]
+
+
+def _report_comparison(baseline: dict, current: dict, max_slowdown: float, baseline_path) -> int:
+    only_old, only_new = unmatched(baseline, current)
+    if only_old:
+        print(f"not in this run (not compared): {', '.join(only_old)}")
+    if only_new:
+        print(f"not in the baseline (not compared): {', '.join(only_new)}")
+    regressions = compare(baseline, current, max_slowdown)
+    for r in regressions:
+        print(f"REGRESSION {r.case}: {r.metric} {r.baseline:.3g} -> {r.current:.3g} "
+              f"({r.slowdown:.2f}x slower, limit {max_slowdown:.2f}x)")
+    if not regressions:
+        print(f"no case slower than {baseline_path} by more than {max_slowdown:.2f}x")
+    return 1 if regressions else 0
+
+
+def _default_out() -> Path:
+    host = re.sub(r"[^A-Za-z0-9_-]+", "-", platform.node().split(".")[0]) or "host"
+    return Path("bench", "results", f"{datetime.now():%Y-%m-%d-%H%M%S}-{host}-cpu.json")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m numbapool bench",
+        description="Time numbapool's pooling kernels against PyTorch (ratio > 1: numbapool is faster).",
+    )
+    p.add_argument("--quick", action="store_true", help="fewer repeats per case")
+    p.add_argument("--cases", metavar="SUBSTRING", help="only cases whose id contains SUBSTRING (e.g. global_avg, _bwd, -cl)")
+    p.add_argument("--threads", type=int, help="threads for numba and torch (default: numba's default)")
+    p.add_argument("--out", "--save", metavar="PATH", type=Path,
+                   help="where to write the run's JSON (default: bench/results/<date>-<host>-cpu.json)")
+    p.add_argument("--compile-times", action="store_true",
+                   help="also measure first-call compile time per op and dtype, in fresh processes")
+    p.add_argument("--compare", metavar="BASELINE", type=Path,
+                   help="exit 1 if a case got slower than in this saved run by more than --max-slowdown")
+    p.add_argument("--max-slowdown", type=float, default=1.15, metavar="FACTOR", help="default: 1.15")
+    p.add_argument("--current", metavar="RUN", type=Path,
+                   help="with --compare: compare this saved run instead of benchmarking now")
+    return p
+
+
+def main(argv=None) -> int:
+    """Command line entry point; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.current and not args.compare:
+        parser.error("--current needs --compare")
+    if args.current:
+        current = json.loads(args.current.read_text())
+    else:
+        if args.threads:
+            numba.set_num_threads(args.threads)
+        cases = [c for c in CASES if not args.cases or args.cases in c.id]
+        overhead = [c for c in OVERHEAD_CASES if not args.cases or args.cases in c.id]
+        current = run(cases, overhead, quick=args.quick, compile=args.compile_times)
+        out = args.out or _default_out()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(current, indent=1) + "\n")
+        print(f"\nwrote {out}")
+    if args.compare:
+        return _report_comparison(json.loads(args.compare.read_text()), current, args.max_slowdown, args.compare)
+    return 0

@@ -1,0 +1,86 @@
+"""The benchmark's baseline comparison, on synthetic runs (no timing, no torch)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from numbapool.benchmark import CASES, LAYOUTS, Regression, compare, main, unmatched
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_of(**cases):
+    """A saved run holding cases given as id=(ratio, roofline)."""
+    return {"cases": [{"id": i, "ratio": ratio, "roofline": roofline} for i, (ratio, roofline) in cases.items()]}
+
+
+def test_slower_ratio_is_a_regression():
+    baseline = run_of(a=(2.0, 0.5), b=(1.0, 0.5))
+    current = run_of(a=(1.0, 0.5), b=(1.0, 0.5))
+    assert compare(baseline, current, 1.15) == [Regression("a", "ratio", 2.0, 1.0)]
+    assert compare(baseline, current, 1.15)[0].slowdown == 2.0
+
+
+def test_ratio_is_preferred_to_roofline():
+    # A machine with half the bandwidth halves the roofline fraction but not the ratio.
+    baseline = run_of(a=(1.5, 0.8))
+    current = run_of(a=(1.5, 0.4))
+    assert compare(baseline, current, 1.15) == []
+
+
+@pytest.mark.parametrize("base_ratio, cur_ratio", [(None, None), (1.5, None), (None, 1.5)])
+def test_roofline_is_used_without_torch_on_both_sides(base_ratio, cur_ratio):
+    baseline = run_of(a=(base_ratio, 0.6))
+    current = run_of(a=(cur_ratio, 0.3))
+    assert compare(baseline, current, 1.15) == [Regression("a", "roofline", 0.6, 0.3)]
+
+
+def test_within_threshold_and_faster_pass():
+    baseline = run_of(a=(1.0, 0.5), b=(1.0, 0.5))
+    current = run_of(a=(1.0 / 1.1, 0.5), b=(3.0, 0.9))
+    assert compare(baseline, current, 1.15) == []
+    assert [r.case for r in compare(baseline, current, 1.05)] == ["a"]
+
+
+def test_missing_cases_are_reported_not_failed():
+    baseline = run_of(a=(1.0, 0.5), gone=(9.0, 0.9))
+    current = run_of(a=(1.0, 0.5), new=(0.1, 0.1))
+    assert compare(baseline, current, 1.15) == []
+    assert unmatched(baseline, current) == (["gone"], ["new"])
+
+
+def write(tmp_path, name, run):
+    path = tmp_path / name
+    path.write_text(json.dumps(run))
+    return str(path)
+
+
+def test_cli_exit_status(tmp_path, capsys):
+    base = write(tmp_path, "base.json", run_of(a=(2.0, 0.5), b=(1.0, 0.5), gone=(1.0, 0.5)))
+    ok = write(tmp_path, "ok.json", run_of(a=(1.9, 0.5), b=(1.0, 0.5)))
+    slow = write(tmp_path, "slow.json", run_of(a=(1.0, 0.5), b=(1.0, 0.5)))
+
+    assert main(["--compare", base, "--current", ok]) == 0
+    assert "gone" in capsys.readouterr().out
+
+    assert main(["--compare", base, "--current", slow, "--max-slowdown", "1.15"]) == 1
+    out = capsys.readouterr().out
+    assert "REGRESSION a" in out and "2.00x slower" in out and "REGRESSION b" not in out
+
+
+def test_python_m_numbapool_bench_compare(tmp_path):
+    base = write(tmp_path, "base.json", run_of(a=(2.0, 0.5)))
+    slow = write(tmp_path, "slow.json", run_of(a=(1.0, 0.5)))
+    cmd = [sys.executable, "-m", "numbapool", "bench", "--compare", base, "--current", slow]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stderr
+    assert "REGRESSION a" in proc.stdout
+
+
+def test_case_table_ids_are_unique_and_cover_both_layouts():
+    ids = [case.id for case in CASES]
+    assert len(set(ids)) == len(ids)
+    assert {case.layout for case in CASES} == set(LAYOUTS)
