@@ -10,23 +10,32 @@ importing numbapool compiles nothing.
 import functools
 
 import numpy as np
-from numba import njit, prange
+from numba import config as numba_config
+from numba import get_thread_id, njit, prange
 
 from numbapool._reductions import LOADS, WINDOWS, gradient_parts, sum_parts
 
+# Channels-first kernels run over rows (n, c, od, oh) of outputs; channels-last kernels
+# over rows (n, od, oh) with the loop over C innermost and contiguous. Each output keeps
+# its taps in row-major order (the NaN and tie rules). Arrays are indexed directly:
+# 1-d views inside parallel loops cost reference counting that threads contend for.
+# Inner indices that start from a table value are cast to uint64: they are never
+# negative, and without the cast Numba's negative-index wraparound blocks vectorising.
+
+
 @functools.cache
-def max_kernel(window_kind, channels_last, load_kind):
+def max_kernel(window_kind, channels_last, load_kind, parallel):
     """Max over windows, with the int64 flat index of the winner (SPEC tie/NaN rules).
 
-    Channels-first: ``kernel(x, out, idx, gd, gh, gw, samples, lowest)`` on (N, C, D, H, W)
-    arrays. Channels-last: the same on (N, D, H, W, C) arrays, without ``samples``.
+    ``kernel(x, out, idx, gd, gh, gw, samples, lowest)`` on (N, C, D, H, W) arrays, or
+    (N, D, H, W, C) arrays for channels-last, where ``samples`` is unused.
     """
     window = WINDOWS[window_kind][0]
     load = LOADS[load_kind]
 
     if not channels_last:
 
-        @njit(parallel=True, cache=True)
+        @njit(parallel=parallel, cache=True)
         def kernel(x, out, idx, gd, gh, gw, samples, lowest):
             n_batch, channels, depth, height, width = x.shape
             out_d, out_h, out_w = out.shape[2], out.shape[3], out.shape[4]
@@ -49,7 +58,7 @@ def max_kernel(window_kind, channels_last, load_kind):
                             h = h0 + b * sh
                             for e in range(nw):
                                 w = w0 + e * sw
-                                v = load(x[n, c, d, h, w])
+                                v = load(x[n, c, d, h, np.uint64(w)])
                                 if v > best or v != v:
                                     best = v
                                     best_at = (d * height + h) * width + w
@@ -58,8 +67,8 @@ def max_kernel(window_kind, channels_last, load_kind):
 
         return kernel
 
-    @njit(parallel=True, cache=True)
-    def kernel_cl(x, out, idx, gd, gh, gw, lowest):
+    @njit(parallel=parallel, cache=True)
+    def kernel_cl(x, out, idx, gd, gh, gw, samples, lowest):
         n_batch, depth, height, width, channels = x.shape
         out_d, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
         for row in prange(n_batch * out_d * out_h):
@@ -92,21 +101,21 @@ def max_kernel(window_kind, channels_last, load_kind):
 
 
 @functools.cache
-def sum_kernel(window_kind, channels_last, load_kind, mode):
-    """Average-type reductions (avg, adaptive avg, LP) over windows.
+def sum_kernel(window_kind, channels_last, load_kind, mode, parallel):
+    """Average-type reductions (avg, adaptive avg, LP) over windows (all of step 1).
 
-    ``kernel(x, out, gd, gh, gw, zero, count_include_pad, divisor_override, p)``;
-    ``out`` and ``zero`` have the accumulation dtype (float32 for float16 input),
-    ``p`` is the LP norm in that dtype.
+    ``kernel(x, out, gd, gh, gw, zero, count_include_pad, divisor_override, p, scratch)``;
+    ``out`` and ``zero`` have the accumulation dtype (float32 for float16 input), ``p``
+    is the LP norm in that dtype, ``scratch`` a (threads, W) array of it.
     """
     window = WINDOWS[window_kind][0]
-    initial, accumulate, finish = sum_parts(mode, LOADS[load_kind])
+    initial, transform, combine, finish = sum_parts(mode, LOADS[load_kind])
 
     if not channels_last:
 
-        @njit(parallel=True, fastmath={"reassoc"}, cache=True)
-        def kernel(x, out, gd, gh, gw, zero, count_include_pad, divisor_override, p):
-            n_batch, channels = x.shape[0], x.shape[1]
+        @njit(parallel=parallel, fastmath={"reassoc"}, cache=True)
+        def kernel(x, out, gd, gh, gw, zero, count_include_pad, divisor_override, p, scratch):
+            n_batch, channels, width = x.shape[0], x.shape[1], x.shape[4]
             out_d, out_h, out_w = out.shape[2], out.shape[3], out.shape[4]
             for row in prange(n_batch * channels * out_d * out_h):
                 oh = row % out_h
@@ -115,25 +124,39 @@ def sum_kernel(window_kind, channels_last, load_kind, mode):
                 rest //= out_d
                 c = rest % channels
                 n = rest // channels
-                d0, nd, sd, pd = window(gd, od, 0.0)
-                h0, nh, sh, ph = window(gh, oh, 0.0)
+                d0, nd, _, pd = window(gd, od, 0.0)
+                h0, nh, _, ph = window(gh, oh, 0.0)
+                if nd * nh == 1:  # one input line (1d, global): reduce straight from it
+                    for ow in range(out_w):
+                        w0, nw, _, pw = window(gw, ow, 0.0)
+                        acc = initial(zero)
+                        for w in range(w0, w0 + nw):
+                            acc = combine(acc, transform(x[n, c, d0, h0, np.uint64(w)], p))
+                        out[n, c, od, oh, ow] = finish(acc, nw, pd * ph * pw, count_include_pad,
+                                                       divisor_override, p)
+                    continue
+                # first the window's input lines element-wise (long contiguous loops that
+                # vectorise), then each output's short span of those column results
+                column = get_thread_id()
+                for w in range(width):
+                    scratch[column, w] = initial(zero)
+                for d in range(d0, d0 + nd):
+                    for h in range(h0, h0 + nh):
+                        for w in range(width):
+                            scratch[column, w] = combine(scratch[column, w],
+                                                         transform(x[n, c, d, h, w], p))
                 for ow in range(out_w):
-                    w0, nw, sw, pw = window(gw, ow, 0.0)
+                    w0, nw, _, pw = window(gw, ow, 0.0)
                     acc = initial(zero)
-                    for a in range(nd):
-                        d = d0 + a * sd
-                        for b in range(nh):
-                            h = h0 + b * sh
-                            for e in range(nw):
-                                acc = accumulate(acc, x[n, c, d, h, w0 + e * sw], p)
-                    out[n, c, od, oh, ow] = finish(
-                        acc, nd * nh * nw, pd * ph * pw, count_include_pad, divisor_override, p
-                    )
+                    for w in range(w0, w0 + nw):
+                        acc = combine(acc, scratch[column, np.uint64(w)])
+                    out[n, c, od, oh, ow] = finish(acc, nd * nh * nw, pd * ph * pw,
+                                                   count_include_pad, divisor_override, p)
 
         return kernel
 
-    @njit(parallel=True, fastmath={"reassoc"}, cache=True)
-    def kernel_cl(x, out, gd, gh, gw, zero, count_include_pad, divisor_override, p):
+    @njit(parallel=parallel, fastmath={"reassoc"}, cache=True)
+    def kernel_cl(x, out, gd, gh, gw, zero, count_include_pad, divisor_override, p, scratch):
         n_batch, channels = x.shape[0], x.shape[4]
         out_d, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
         for row in prange(n_batch * out_d * out_h):
@@ -141,34 +164,22 @@ def sum_kernel(window_kind, channels_last, load_kind, mode):
             rest = row // out_h
             od = rest % out_d
             n = rest // out_d
-            d0, nd, sd, pd = window(gd, od, 0.0)
-            h0, nh, sh, ph = window(gh, oh, 0.0)
+            d0, nd, _, pd = window(gd, od, 0.0)
+            h0, nh, _, ph = window(gh, oh, 0.0)
             for ow in range(out_w):
-                w0, nw, sw, pw = window(gw, ow, 0.0)
-                # the output row is the accumulator: contiguous along C, in cache
+                w0, nw, _, pw = window(gw, ow, 0.0)
                 for c in range(channels):
                     out[n, od, oh, ow, c] = initial(zero)
-                for a in range(nd):
-                    d = d0 + a * sd
-                    for b in range(nh):
-                        h = h0 + b * sh
-                        for e in range(nw):
-                            w = w0 + e * sw
+                for d in range(d0, d0 + nd):
+                    for h in range(h0, h0 + nh):
+                        for w in range(w0, w0 + nw):
                             for c in range(channels):
-                                out[n, od, oh, ow, c] = accumulate(
-                                    out[n, od, oh, ow, c], x[n, d, h, w, c], p
-                                )
-                count = nd * nh * nw
-                padded_count = pd * ph * pw
+                                out[n, od, oh, ow, c] = combine(out[n, od, oh, ow, c],
+                                                                transform(x[n, d, h, w, c], p))
                 for c in range(channels):
-                    out[n, od, oh, ow, c] = finish(
-                        out[n, od, oh, ow, c],
-                        count,
-                        padded_count,
-                        count_include_pad,
-                        divisor_override,
-                        p,
-                    )
+                    out[n, od, oh, ow, c] = finish(out[n, od, oh, ow, c], nd * nh * nw,
+                                                   pd * ph * pw, count_include_pad,
+                                                   divisor_override, p)
 
     return kernel_cl
 
@@ -197,21 +208,54 @@ def unpool_kernel(x, idx, out):
 
 
 @functools.cache
-def sum_backward_kernel(window_kind, channels_last, load_kind, mode):
-    """Gradient of avg / adaptive avg ("avg") and finite-p LP ("lp") pooling.
+def contribution_kernel(window_kind, load_kind, mode, parallel):
+    """What each output passes to every input of its window, once per output:
+    ``grad / divisor`` (avg) or ``grad * out ** (1 - p)`` (LP).
 
-    ``kernel(grad_out, x, out, grad_in, gd, gh, gw, zero, count_include_pad,
-    divisor_override, p)``; ``out`` is the forward result (read by LP only).
+    ``kernel(grad_out, out, contributions, gd, gh, gw, count_include_pad,
+    divisor_override, p)`` on (N, C, D, H, W) arrays of any strides.
     """
-    window, cover = WINDOWS[window_kind]
+    window = WINDOWS[window_kind][0]
     load = LOADS[load_kind]
-    contribution, factor = gradient_parts(mode)
+    contribution = gradient_parts(mode)[0]
+
+    @njit(parallel=parallel, cache=True)
+    def kernel(grad_out, out, contributions, gd, gh, gw, count_include_pad, divisor_override,
+               p):
+        n_batch, channels, out_d, out_h, out_w = grad_out.shape
+        for row in prange(n_batch * channels * out_d * out_h):
+            oh = row % out_h
+            rest = row // out_h
+            od = rest % out_d
+            rest //= out_d
+            c = rest % channels
+            n = rest // channels
+            _, nd, _, pd = window(gd, od, 0.0)
+            _, nh, _, ph = window(gh, oh, 0.0)
+            for ow in range(out_w):
+                _, nw, _, pw = window(gw, ow, 0.0)
+                contributions[n, c, od, oh, ow] = contribution(
+                    load(grad_out[n, c, od, oh, ow]), out[n, c, od, oh, ow], nd * nh * nw,
+                    pd * ph * pw, count_include_pad, divisor_override, p)
+
+    return kernel
+
+
+@functools.cache
+def sum_backward_kernel(window_kind, channels_last, load_kind, mode, parallel):
+    """Gradient of avg / adaptive avg ("avg") and finite-p LP ("lp") pooling: each input
+    sums its covering outputs' contributions, times ``factor(x)`` (1 for avg).
+
+    ``kernel(contributions, x, grad_in, gd, gh, gw, zero, p)``.
+    """
+    cover = WINDOWS[window_kind][1]
+    load = LOADS[load_kind]
+    factor = gradient_parts(mode)[1]
 
     if not channels_last:
 
-        @njit(parallel=True, cache=True)
-        def kernel(grad_out, x, out, grad_in, gd, gh, gw, zero, count_include_pad,
-                   divisor_override, p):
+        @njit(parallel=parallel, cache=True)
+        def kernel(contributions, x, grad_in, gd, gh, gw, zero, p):
             n_batch, channels, depth, height, width = grad_in.shape
             for row in prange(n_batch * channels * depth * height):
                 h = row % height
@@ -223,25 +267,22 @@ def sum_backward_kernel(window_kind, channels_last, load_kind, mode):
                 od_lo, od_hi = cover(gd, d, 0.0)
                 oh_lo, oh_hi = cover(gh, h, 0.0)
                 for w in range(width):
-                    ow_lo, ow_hi = cover(gw, w, 0.0)
-                    acc = zero
-                    for od in range(od_lo, od_hi):
-                        _, nd, _, pd = window(gd, od, 0.0)
-                        for oh in range(oh_lo, oh_hi):
-                            _, nh, _, ph = window(gh, oh, 0.0)
+                    grad_in[n, c, d, h, w] = zero
+                for od in range(od_lo, od_hi):
+                    for oh in range(oh_lo, oh_hi):
+                        for w in range(width):
+                            ow_lo, ow_hi = cover(gw, w, 0.0)
+                            acc = grad_in[n, c, d, h, w]
                             for ow in range(ow_lo, ow_hi):
-                                _, nw, _, pw = window(gw, ow, 0.0)
-                                acc += contribution(
-                                    load(grad_out[n, c, od, oh, ow]), out[n, c, od, oh, ow],
-                                    nd * nh * nw, pd * ph * pw, count_include_pad,
-                                    divisor_override, p)
-                    grad_in[n, c, d, h, w] = acc * factor(load(x[n, c, d, h, w]), p)
+                                acc += contributions[n, c, od, oh, np.uint64(ow)]
+                            grad_in[n, c, d, h, w] = acc
+                for w in range(width):
+                    grad_in[n, c, d, h, w] *= factor(load(x[n, c, d, h, w]), p)
 
         return kernel
 
-    @njit(parallel=True, cache=True)
-    def kernel_cl(grad_out, x, out, grad_in, gd, gh, gw, zero, count_include_pad,
-                  divisor_override, p):
+    @njit(parallel=parallel, cache=True)
+    def kernel_cl(contributions, x, grad_in, gd, gh, gw, zero, p):
         n_batch, depth, height, width, channels = grad_in.shape
         for row in prange(n_batch * depth * height):
             h = row % height
@@ -255,16 +296,10 @@ def sum_backward_kernel(window_kind, channels_last, load_kind, mode):
                 for c in range(channels):
                     grad_in[n, d, h, w, c] = zero
                 for od in range(od_lo, od_hi):
-                    _, nd, _, pd = window(gd, od, 0.0)
                     for oh in range(oh_lo, oh_hi):
-                        _, nh, _, ph = window(gh, oh, 0.0)
                         for ow in range(ow_lo, ow_hi):
-                            _, nw, _, pw = window(gw, ow, 0.0)
                             for c in range(channels):
-                                grad_in[n, d, h, w, c] += contribution(
-                                    load(grad_out[n, od, oh, ow, c]), out[n, od, oh, ow, c],
-                                    nd * nh * nw, pd * ph * pw, count_include_pad,
-                                    divisor_override, p)
+                                grad_in[n, d, h, w, c] += contributions[n, od, oh, ow, c]
                 for c in range(channels):
                     grad_in[n, d, h, w, c] *= factor(load(x[n, d, h, w, c]), p)
 
@@ -272,7 +307,7 @@ def sum_backward_kernel(window_kind, channels_last, load_kind, mode):
 
 
 @functools.cache
-def max_backward_kernel(window_kind, channels_last, load_kind):
+def max_backward_kernel(window_kind, channels_last, load_kind, parallel):
     """Gradient of max / adaptive max pooling: each input element sums the grad_out of
     the covering outputs whose recorded index is that element.
 
@@ -283,7 +318,7 @@ def max_backward_kernel(window_kind, channels_last, load_kind):
 
     if not channels_last:
 
-        @njit(parallel=True, cache=True)
+        @njit(parallel=parallel, cache=True)
         def kernel(grad_out, idx, grad_in, gd, gh, gw, zero):
             n_batch, channels, depth, height, width = grad_in.shape
             for row in prange(n_batch * channels * depth * height):
@@ -295,20 +330,22 @@ def max_backward_kernel(window_kind, channels_last, load_kind):
                 n = rest // channels
                 od_lo, od_hi = cover(gd, d, 0.0)
                 oh_lo, oh_hi = cover(gh, h, 0.0)
+                line_at = (d * height + h) * width
                 for w in range(width):
-                    ow_lo, ow_hi = cover(gw, w, 0.0)
-                    at = (d * height + h) * width + w
-                    acc = zero
-                    for od in range(od_lo, od_hi):
-                        for oh in range(oh_lo, oh_hi):
+                    grad_in[n, c, d, h, w] = zero
+                for od in range(od_lo, od_hi):
+                    for oh in range(oh_lo, oh_hi):
+                        for w in range(width):
+                            ow_lo, ow_hi = cover(gw, w, 0.0)
+                            acc = grad_in[n, c, d, h, w]
                             for ow in range(ow_lo, ow_hi):
-                                if idx[n, c, od, oh, ow] == at:
-                                    acc += load(grad_out[n, c, od, oh, ow])
-                    grad_in[n, c, d, h, w] = acc
+                                if idx[n, c, od, oh, np.uint64(ow)] == line_at + w:
+                                    acc += load(grad_out[n, c, od, oh, np.uint64(ow)])
+                            grad_in[n, c, d, h, w] = acc
 
         return kernel
 
-    @njit(parallel=True, cache=True)
+    @njit(parallel=parallel, cache=True)
     def kernel_cl(grad_out, idx, grad_in, gd, gh, gw, zero):
         n_batch, depth, height, width, channels = grad_in.shape
         for row in prange(n_batch * depth * height):
@@ -426,6 +463,69 @@ def _finished(out5, dtype):
     return out5.astype(dtype) if out5.dtype != dtype else out5
 
 
+# Below this many elements touched, a parallel launch costs more than the work.
+PARALLEL_MIN_WORK = 1 << 15
+
+
+def _parallel(*arrays):
+    return sum(a.size for a in arrays) >= PARALLEL_MIN_WORK
+
+
+@functools.cache
+def _table_builder(window_kind):
+    window, cover = WINDOWS[window_kind]
+
+    @njit(cache=True)
+    def build(table, geometry):
+        for o in range(geometry[1]):
+            first, count, step, padded_count = window(geometry, o, 0.0)
+            table[0, o] = first
+            table[1, o] = count
+            table[2, o] = step
+            table[3, o] = padded_count
+        for i in range(geometry[0]):
+            table[4, i], table[5, i] = cover(geometry, i, 0.0)
+
+    return build
+
+
+@functools.lru_cache(maxsize=512)
+def _tables(window_kind, geometry):
+    """Read-only window tables of the three dims (memoised: shapes repeat)."""
+    length = max(max(g[0], g[1]) for g in geometry)
+    tables = np.zeros((3, 6, length), np.int64)
+    build = _table_builder(window_kind)
+    for table, g in zip(tables, geometry):
+        build(table, g)
+    tables.flags.writeable = False
+    return tuple(tables)
+
+
+def _windows_for(window_kind, geometry):
+    """``(kernel window kind, per-dim arguments)``: fixed and adaptive windows run from
+    tables, fractional windows (a different set per plane) from their formula."""
+    if window_kind.startswith("fractional"):
+        return window_kind, geometry
+    return "table", _tables(window_kind, geometry)
+
+
+def _global_view(x5, geometry):
+    """A global window over planes whose (D, H, W) memory is one run, as a single long
+    row ``(N, C, 1, 1, D*H*W)`` and its geometry; None when that does not apply."""
+    if any(g[1] != 1 for g in geometry) or x5.shape[3] * x5.shape[2] == 1:
+        return None
+    expected = x5.strides[4] * x5.shape[4]
+    for size, stride in zip(x5.shape[3:1:-1], x5.strides[3:1:-1]):
+        if size > 1:
+            if stride != expected:
+                return None
+            expected = stride * size
+    length = x5.shape[2] * x5.shape[3] * x5.shape[4]
+    flat = view(x5, tuple(x5.shape[:2]) + (1, 1, length),
+                tuple(x5.strides[:2]) + (0, 0, x5.strides[4]))
+    return flat, ((1, 1, 0, 0, 0, 0), (1, 1, 0, 0, 0, 0), (length, 1, 0, 0, 0, 0))
+
+
 def max_reduce(x5, geometry, window_kind, samples, channels_last, magnitude=""):
     """Max pooling over ``window_kind`` windows: ``(values, int64 indices)``.
 
@@ -436,17 +536,20 @@ def max_reduce(x5, geometry, window_kind, samples, channels_last, magnitude=""):
     out5 = empty5(shape, compute, channels_last)
     idx5 = empty5(shape, np.int64, channels_last)
     if out5.size:
+        flat = _global_view(x5, geometry) if window_kind == "adaptive" else None
+        if flat is not None:
+            x5, geometry = flat
         x_read, load_kind = _readable(x5)
         load_kind += "_" + magnitude if magnitude else ""
-        lowest = _lowest(compute)
-        if channels_last and not window_kind.startswith("fractional"):
-            kernel = max_kernel(window_kind, True, load_kind)
-            kernel(_cl(x_read), _cl(out5), _cl(idx5), *geometry, lowest)
-        else:
-            if samples is None:
-                samples = np.broadcast_to(np.zeros(3), (shape[0], shape[1], 3))
-            kernel = max_kernel(window_kind, False, load_kind)
-            kernel(x_read, out5, idx5, *geometry, samples, lowest)
+        kind, per_dim = _windows_for(window_kind, geometry)
+        if samples is None:
+            samples = np.zeros((1, 1, 3))
+        # fractional windows differ per plane: no channels-last kernel for them
+        layout_cl = channels_last and kind == "table"
+        kernel = max_kernel(kind, layout_cl, load_kind, _parallel(x5, out5))
+        arrays = (x_read, out5, idx5)
+        kernel(*(map(_cl, arrays) if layout_cl else arrays), *per_dim, samples,
+               _lowest(compute))
     return _finished(out5, x5.dtype), idx5
 
 
@@ -457,14 +560,19 @@ def sum_reduce(x5, geometry, window_kind, mode, channels_last, count_include_pad
     compute = _compute_dtype(x5.dtype)
     out5 = empty5(shape, compute, channels_last)
     if out5.size:
+        flat = _global_view(x5, geometry) if window_kind == "adaptive" else None
+        if flat is not None:
+            x5, geometry = flat
         x_read, load_kind = _readable(x5)
-        kernel = sum_kernel(window_kind, channels_last, load_kind, mode)
-        args = (*geometry, compute.type(0), bool(count_include_pad), int(divisor_override),
-                compute.type(norm_type))
-        if channels_last:
-            kernel(_cl(x_read), _cl(out5), *args)
-        else:
-            kernel(x_read, out5, *args)
+        kind, per_dim = _windows_for(window_kind, geometry)
+        kernel = sum_kernel(kind, channels_last, load_kind, mode, _parallel(x5, out5))
+        arrays = (x_read, out5)
+        # one column buffer per thread (numba thread ids run below the pool's size)
+        scratch = np.empty((1 if channels_last else numba_config.NUMBA_NUM_THREADS,
+                            x5.shape[4]), compute)
+        kernel(*(map(_cl, arrays) if channels_last else arrays), *per_dim, compute.type(0),
+               bool(count_include_pad), int(divisor_override), compute.type(norm_type),
+               scratch)
     return _finished(out5, x5.dtype)
 
 
@@ -500,11 +608,16 @@ def sum_backward(grad5, x5, out5, geometry, window_kind, mode, channels_last,
         x_read, _ = _readable(x5)
         # LP reads the forward result in the compute dtype; avg never reads it
         out_read = out5.astype(compute, copy=False) if mode == "lp" else grad_read
-        kernel = sum_backward_kernel(window_kind, channels_last, load_kind, mode)
-        args = (*geometry, compute.type(0), bool(count_include_pad), int(divisor_override),
-                compute.type(norm_type))
-        arrays = (grad_read, x_read, out_read, grad_in)
-        kernel(*(map(_cl, arrays) if channels_last else arrays), *args)
+        kind, per_dim = _windows_for(window_kind, geometry)
+        parallel = _parallel(grad5, grad_in)
+        contributions = empty5(tuple(grad5.shape), compute, channels_last)
+        contribution_kernel(kind, load_kind, mode, parallel)(
+            grad_read, out_read, contributions, *per_dim, bool(count_include_pad),
+            int(divisor_override), compute.type(norm_type))
+        kernel = sum_backward_kernel(kind, channels_last, load_kind, mode, parallel)
+        arrays = (contributions, x_read, grad_in)
+        kernel(*(map(_cl, arrays) if channels_last else arrays), *per_dim, compute.type(0),
+               compute.type(norm_type))
     return _finished(grad_in, x5.dtype)
 
 
@@ -519,12 +632,12 @@ def max_backward(grad5, idx5, x5, geometry, window_kind, channels_last):
         zero = compute.type(0)
         if window_kind is None:
             plane_scatter_kernel(load_kind)(grad_read, idx5, grad_in, zero)
-        elif channels_last:
-            kernel = max_backward_kernel(window_kind, True, load_kind)
-            kernel(_cl(grad_read), _cl(idx5), _cl(grad_in), *geometry, zero)
         else:
-            kernel = max_backward_kernel(window_kind, False, load_kind)
-            kernel(grad_read, idx5, grad_in, *geometry, zero)
+            kind, per_dim = _windows_for(window_kind, geometry)
+            kernel = max_backward_kernel(kind, channels_last, load_kind,
+                                         _parallel(grad5, grad_in))
+            arrays = (grad_read, idx5, grad_in)
+            kernel(*(map(_cl, arrays) if channels_last else arrays), *per_dim, zero)
     return _finished(grad_in, x5.dtype)
 
 

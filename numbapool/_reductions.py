@@ -18,6 +18,7 @@ WINDOWS = {
     "adaptive": (_windows.adaptive_window, _windows.adaptive_cover),
     "fractional": (_windows.fractional_window, _windows.fractional_cover),
     "fractional_half": (_windows.fractional_half_window, _windows.fractional_half_cover),
+    "table": (_windows.table_window, _windows.table_cover),
 }
 
 
@@ -79,60 +80,73 @@ def avg_divisor(count, padded_count, count_include_pad, divisor_override):
 
 
 def sum_parts(mode, load):
-    """Compile-time pieces of a sum-type kernel: ``(initial, accumulate, finish)``."""
+    """Compile-time pieces of a sum-type reduction: ``(initial, transform, combine, finish)``.
 
-    @register_jitable
+    They are inlined into the kernel's IR, so the kernel's fastmath flags (reassociation,
+    which lets a reduction vectorise) apply to them.
+
+    A window reduces to ``finish(combine(...combine(initial, transform(x0))...))``;
+    ``combine`` also merges two partial results (sums, or +-inf LP's extremes).
+    """
+
+    @register_jitable(inline="always")
     def initial(zero):
         return _windows.cast_like(np.inf, zero) if mode == "absmin" else zero
 
+    if mode in ("avg", "lp"):
+
+        @register_jitable(inline="always")
+        def combine(acc, value):
+            return acc + value
+
+    elif mode == "absmax":
+
+        @register_jitable(inline="always")
+        def combine(acc, value):
+            return value if (value > acc or value != value) else acc
+
+    else:
+
+        @register_jitable(inline="always")
+        def combine(acc, value):
+            return value if (value < acc or value != value) else acc
+
     if mode == "avg":
 
-        @register_jitable
-        def accumulate(acc, v, p):
-            return acc + load(v)
+        @register_jitable(inline="always")
+        def transform(v, p):
+            return load(v)
 
-        @register_jitable
+        @register_jitable(inline="always")
         def finish(acc, count, padded_count, count_include_pad, divisor_override, p):
             divisor = avg_divisor(count, padded_count, count_include_pad, divisor_override)
             return acc / _windows.cast_like(divisor, acc)
 
-        return initial, accumulate, finish
+    elif mode == "lp":
 
-    if mode == "lp":
+        @register_jitable(inline="always")
+        def transform(v, p):
+            return abs(load(v)) ** p
 
-        @register_jitable
-        def accumulate(acc, v, p):
-            return acc + abs(load(v)) ** p
-
-        @register_jitable
+        @register_jitable(inline="always")
         def finish(acc, count, padded_count, count_include_pad, divisor_override, p):
             return acc ** (_windows.cast_like(1, acc) / p)
 
-        return initial, accumulate, finish
-
-    if mode == "absmax":
-
-        @register_jitable
-        def accumulate(acc, v, p):
-            a = abs(load(v))
-            return a if (a > acc or a != a) else acc
-
     else:
 
-        @register_jitable
-        def accumulate(acc, v, p):
-            a = abs(load(v))
-            return a if (a < acc or a != a) else acc
+        @register_jitable(inline="always")
+        def transform(v, p):
+            return abs(load(v))
 
-    @register_jitable
-    def finish(acc, count, padded_count, count_include_pad, divisor_override, p):
-        return acc
+        @register_jitable(inline="always")
+        def finish(acc, count, padded_count, count_include_pad, divisor_override, p):
+            return acc
 
-    return initial, accumulate, finish
+    return initial, transform, combine, finish
 
 
 def gradient_parts(mode):
-    """Compile-time pieces of a sum-type gradient: ``(contribution, factor)``.
+    """Compile-time pieces of a sum-type gradient: ``(contribution, factor)``, inlined.
 
     grad_in = factor(x) * sum over covering o of contribution(grad_out[o], o):
     avg: grad_out / divisor and 1; LP: grad_out * out ** (1 - p) (0 where the window
@@ -140,26 +154,26 @@ def gradient_parts(mode):
     """
     if mode == "avg":
 
-        @register_jitable
+        @register_jitable(inline="always")
         def contribution(grad, out_value, count, padded_count, count_include_pad,
                          divisor_override, p):
             divisor = avg_divisor(count, padded_count, count_include_pad, divisor_override)
             return grad / _windows.cast_like(divisor, grad)
 
-        @register_jitable
+        @register_jitable(inline="always")
         def factor(x_value, p):
             return _windows.cast_like(1, p)
 
         return contribution, factor
 
-    @register_jitable
+    @register_jitable(inline="always")
     def contribution(grad, out_value, count, padded_count, count_include_pad,
                      divisor_override, p):
         if out_value == 0:
             return _windows.cast_like(0, p)
         return grad * out_value ** (_windows.cast_like(1, p) - p)
 
-    @register_jitable
+    @register_jitable(inline="always")
     def factor(x_value, p):
         if x_value == 0:
             return _windows.cast_like(0, p)

@@ -157,3 +157,20 @@ def _fractional(rounded):
 
 fractional_window, fractional_cover = _fractional(exact)
 fractional_half_window, fractional_half_cover = _fractional(to_half_precision)
+
+
+# Precomputed windows. A table is an int64 array of 6 rows for one dimension: rows 0-3
+# hold each output's (first, count, step, padded_count), rows 4-5 each input position's
+# cover range, evaluated once from the formulas above. Kernels handed tables call these
+# lookups in place of the formulas, trading integer divisions for loads.
+
+
+@register_jitable
+def table_window(table, o, sample):
+    return table[0, o], table[1, o], table[2, o], table[3, o]
+
+
+@register_jitable
+def table_cover(table, i, sample):
+    return table[4, i], table[5, i]
+
