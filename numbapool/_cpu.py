@@ -24,8 +24,9 @@ from numbapool._reductions import LOADS, WINDOWS, gradient_parts, sum_parts
 
 
 @functools.cache
-def max_kernel(window_kind, channels_last, load_kind, parallel):
-    """Max over windows, with the int64 flat index of the winner (SPEC tie/NaN rules).
+def max_kernel(window_kind, channels_last, load_kind, with_indices, parallel):
+    """Max over windows and, ``with_indices``, the int64 flat index of the winner (SPEC
+    tie/NaN rules); without indices the comparison is a plain select that vectorises.
 
     ``kernel(x, out, idx, gd, gh, gw, samples, lowest)`` on (N, C, D, H, W) arrays, or
     (N, D, H, W, C) arrays for channels-last, where ``samples`` is unused.
@@ -46,24 +47,38 @@ def max_kernel(window_kind, channels_last, load_kind, parallel):
                 rest //= out_d
                 c = rest % channels
                 n = rest // channels
+                sample_w = samples[n, c, 2]
                 d0, nd, sd, _ = window(gd, od, samples[n, c, 0])
                 h0, nh, sh, _ = window(gh, oh, samples[n, c, 1])
+                # the output row holds the running maxima: every input line of the
+                # row's windows is read once, for all its outputs
                 for ow in range(out_w):
-                    w0, nw, sw, _ = window(gw, ow, samples[n, c, 2])
-                    best = lowest
-                    best_at = (d0 * height + h0) * width + w0
-                    for a in range(nd):
-                        d = d0 + a * sd
-                        for b in range(nh):
-                            h = h0 + b * sh
-                            for e in range(nw):
-                                w = w0 + e * sw
-                                v = load(x[n, c, d, h, np.uint64(w)])
-                                if v > best or v != v:
-                                    best = v
-                                    best_at = (d * height + h) * width + w
-                    out[n, c, od, oh, ow] = best
-                    idx[n, c, od, oh, ow] = best_at
+                    out[n, c, od, oh, ow] = lowest
+                    if with_indices:
+                        idx[n, c, od, oh, ow] = (d0 * height + h0) * width + window(
+                            gw, ow, sample_w)[0]
+                for a in range(nd):
+                    d = d0 + a * sd
+                    for b in range(nh):
+                        h = h0 + b * sh
+                        line_at = (d * height + h) * width
+                        for ow in range(out_w):
+                            w0, nw, sw, _ = window(gw, ow, sample_w)
+                            best = out[n, c, od, oh, ow]
+                            if with_indices:
+                                best_at = idx[n, c, od, oh, ow]
+                                for e in range(nw):
+                                    w = w0 + e * sw
+                                    v = load(x[n, c, d, h, np.uint64(w)])
+                                    if v > best or v != v:
+                                        best = v
+                                        best_at = line_at + w
+                                idx[n, c, od, oh, ow] = best_at
+                            else:
+                                for e in range(nw):
+                                    v = load(x[n, c, d, h, np.uint64(w0 + e * sw)])
+                                    best = v if (v > best or v != v) else best
+                            out[n, c, od, oh, ow] = best
 
         return kernel
 
@@ -83,7 +98,8 @@ def max_kernel(window_kind, channels_last, load_kind, parallel):
                 first_at = (d0 * height + h0) * width + w0
                 for c in range(channels):
                     out[n, od, oh, ow, c] = lowest
-                    idx[n, od, oh, ow, c] = first_at
+                    if with_indices:
+                        idx[n, od, oh, ow, c] = first_at
                 for a in range(nd):
                     d = d0 + a * sd
                     for b in range(nh):
@@ -93,9 +109,12 @@ def max_kernel(window_kind, channels_last, load_kind, parallel):
                             at = (d * height + h) * width + w
                             for c in range(channels):
                                 v = load(x[n, d, h, w, c])
-                                if v > out[n, od, oh, ow, c] or v != v:
+                                if with_indices:
+                                    if v > out[n, od, oh, ow, c] or v != v:
+                                        out[n, od, oh, ow, c] = v
+                                        idx[n, od, oh, ow, c] = at
+                                elif v > out[n, od, oh, ow, c] or v != v:
                                     out[n, od, oh, ow, c] = v
-                                    idx[n, od, oh, ow, c] = at
 
     return kernel_cl
 
@@ -526,15 +545,16 @@ def _global_view(x5, geometry):
     return flat, ((1, 1, 0, 0, 0, 0), (1, 1, 0, 0, 0, 0), (length, 1, 0, 0, 0, 0))
 
 
-def max_reduce(x5, geometry, window_kind, samples, channels_last, magnitude=""):
-    """Max pooling over ``window_kind`` windows: ``(values, int64 indices)``.
+def max_reduce(x5, geometry, window_kind, samples, channels_last, magnitude="",
+               with_indices=True):
+    """Max pooling over ``window_kind`` windows: ``(values, int64 indices or None)``.
 
     ``magnitude="abs"`` (``"negabs"``) pools ``|x|`` (``-|x|``) instead of x.
     """
     shape = tuple(x5.shape[:2]) + tuple(g[1] for g in geometry)
     compute = _compute_dtype(x5.dtype)
     out5 = empty5(shape, compute, channels_last)
-    idx5 = empty5(shape, np.int64, channels_last)
+    idx5 = empty5(shape if with_indices else (1,) * 5, np.int64, channels_last)
     if out5.size:
         flat = _global_view(x5, geometry) if window_kind == "adaptive" else None
         if flat is not None:
@@ -546,11 +566,11 @@ def max_reduce(x5, geometry, window_kind, samples, channels_last, magnitude=""):
             samples = np.zeros((1, 1, 3))
         # fractional windows differ per plane: no channels-last kernel for them
         layout_cl = channels_last and kind == "table"
-        kernel = max_kernel(kind, layout_cl, load_kind, _parallel(x5, out5))
+        kernel = max_kernel(kind, layout_cl, load_kind, with_indices, _parallel(x5, out5))
         arrays = (x_read, out5, idx5)
         kernel(*(map(_cl, arrays) if layout_cl else arrays), *per_dim, samples,
                _lowest(compute))
-    return _finished(out5, x5.dtype), idx5
+    return _finished(out5, x5.dtype), (idx5 if with_indices else None)
 
 
 def sum_reduce(x5, geometry, window_kind, mode, channels_last, count_include_pad=True,

@@ -45,6 +45,13 @@ def _pair(inp, out5, idx5, return_indices):
     return (out, inp.restore(idx5)) if return_indices else out
 
 
+def _max_reduce(inp, geometry, window_kind, samples, return_indices):
+    """Max pooling through the backend; indices are only computed when asked for."""
+    out5, idx5 = inp.backend.max_reduce(inp.x5, inp.geometry5(geometry), window_kind, samples,
+                                        inp.channels_last, with_indices=bool(return_indices))
+    return _pair(inp, out5, idx5, return_indices)
+
+
 # --- max pooling ------------------------------------------------------------------------
 
 
@@ -53,9 +60,7 @@ def _max_pool(nd, x, kernel_size, stride, padding, dilation, ceil_mode, return_i
     inp = Prepared(x, nd, data_format, f"max_pool{nd}d", integers_allowed=True)
     geometry = _params.fixed_geometry(inp.spatial, kernel_size, stride, padding, dilation,
                                       ceil_mode)
-    out5, idx5 = inp.backend.max_reduce(inp.x5, inp.geometry5(geometry), "fixed", None,
-                                        inp.channels_last)
-    return _pair(inp, out5, idx5, return_indices)
+    return _max_reduce(inp, geometry, "fixed", None, return_indices)
 
 
 def _define_max_pool(nd):
@@ -134,9 +139,7 @@ def _adaptive_avg_pool(nd, x, output_size, data_format):
 def _adaptive_max_pool(nd, x, output_size, return_indices, data_format):
     inp = Prepared(x, nd, data_format, f"adaptive_max_pool{nd}d", integers_allowed=True)
     geometry = _params.adaptive_geometry(inp.spatial, output_size)
-    out5, idx5 = inp.backend.max_reduce(inp.x5, inp.geometry5(geometry), "adaptive", None,
-                                        inp.channels_last)
-    return _pair(inp, out5, idx5, return_indices)
+    return _max_reduce(inp, geometry, "adaptive", None, return_indices)
 
 
 _ADAPTIVE_SIZE_DOC = """
@@ -251,9 +254,7 @@ def _fractional_max_pool(nd, x, kernel_size, output_size, output_ratio, return_i
     samples3 = _fractional_samples(inp, random_samples, rng, nd)
     # PyTorch places float16 windows with float16 arithmetic
     kind = "fractional_half" if inp.dtype == np.float16 else "fractional"
-    out5, idx5 = inp.backend.max_reduce(inp.x5, inp.geometry5(geometry), kind, samples3,
-                                        inp.channels_last)
-    return _pair(inp, out5, idx5, return_indices)
+    return _max_reduce(inp, geometry, kind, samples3, return_indices)
 
 
 def _define_fractional_max_pool(nd):
