@@ -263,13 +263,14 @@ def contribution_kernel(window_kind, load_kind, mode, parallel):
 @functools.cache
 def sum_backward_kernel(window_kind, channels_last, load_kind, mode, parallel):
     """Gradient of avg / adaptive avg ("avg") and finite-p LP ("lp") pooling: each input
-    sums its covering outputs' contributions, times ``factor(x)`` (1 for avg).
+    sums its covering outputs' contributions, times ``factor(x)`` (LP only).
 
     ``kernel(contributions, x, grad_in, gd, gh, gw, zero, p)``.
     """
-    cover = WINDOWS[window_kind][1]
+    window, cover = WINDOWS[window_kind]
     load = LOADS[load_kind]
     factor = gradient_parts(mode)[1]
+    scaled = mode == "lp"
 
     if not channels_last:
 
@@ -287,16 +288,19 @@ def sum_backward_kernel(window_kind, channels_last, load_kind, mode, parallel):
                 oh_lo, oh_hi = cover(gh, h, 0.0)
                 for w in range(width):
                     grad_in[n, c, d, h, w] = zero
+                # this thread owns the line: each covering output adds its contribution
+                # over its span, outputs in increasing order (the gather's sums, in the
+                # same order), in contiguous loops that vectorise
                 for od in range(od_lo, od_hi):
                     for oh in range(oh_lo, oh_hi):
-                        for w in range(width):
-                            ow_lo, ow_hi = cover(gw, w, 0.0)
-                            acc = grad_in[n, c, d, h, w]
-                            for ow in range(ow_lo, ow_hi):
-                                acc += contributions[n, c, od, oh, np.uint64(ow)]
-                            grad_in[n, c, d, h, w] = acc
-                for w in range(width):
-                    grad_in[n, c, d, h, w] *= factor(load(x[n, c, d, h, w]), p)
+                        for ow in range(contributions.shape[4]):
+                            w0, nw, _, _ = window(gw, ow, 0.0)
+                            share = contributions[n, c, od, oh, ow]
+                            for w in range(w0, w0 + nw):
+                                grad_in[n, c, d, h, np.uint64(w)] += share
+                if scaled:
+                    for w in range(width):
+                        grad_in[n, c, d, h, w] *= factor(load(x[n, c, d, h, w]), p)
 
         return kernel
 
@@ -319,8 +323,9 @@ def sum_backward_kernel(window_kind, channels_last, load_kind, mode, parallel):
                         for ow in range(ow_lo, ow_hi):
                             for c in range(channels):
                                 grad_in[n, d, h, w, c] += contributions[n, od, oh, ow, c]
-                for c in range(channels):
-                    grad_in[n, d, h, w, c] *= factor(load(x[n, d, h, w, c]), p)
+                if scaled:
+                    for c in range(channels):
+                        grad_in[n, d, h, w, c] *= factor(load(x[n, d, h, w, c]), p)
 
     return kernel_cl
 
@@ -352,15 +357,14 @@ def max_backward_kernel(window_kind, channels_last, load_kind, parallel):
                 line_at = (d * height + h) * width
                 for w in range(width):
                     grad_in[n, c, d, h, w] = zero
+                # walk the covering output rows once, in order, and add each output
+                # whose winner lies on this line: the gather's sums, in the same order
                 for od in range(od_lo, od_hi):
                     for oh in range(oh_lo, oh_hi):
-                        for w in range(width):
-                            ow_lo, ow_hi = cover(gw, w, 0.0)
-                            acc = grad_in[n, c, d, h, w]
-                            for ow in range(ow_lo, ow_hi):
-                                if idx[n, c, od, oh, np.uint64(ow)] == line_at + w:
-                                    acc += load(grad_out[n, c, od, oh, np.uint64(ow)])
-                            grad_in[n, c, d, h, w] = acc
+                        for ow in range(grad_out.shape[4]):
+                            at = idx[n, c, od, oh, ow] - line_at
+                            if 0 <= at < width:
+                                grad_in[n, c, d, h, at] += load(grad_out[n, c, od, oh, ow])
 
         return kernel
 
