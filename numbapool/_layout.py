@@ -82,10 +82,7 @@ class Prepared:
         self.channels_last = is_channels_last(self.x5.shape, self.x5.strides)
 
     def _to5(self, array):
-        shape5, strides5 = to_canonical(
-            array.shape, array.strides, self.nd, self.batched, self.data_format
-        )
-        return self.backend.view(array, shape5, strides5)
+        return self.backend.canonical_view(array, self.nd, self.batched, self.data_format)
 
     def geometry5(self, geometry):
         """Per-dim geometries padded to (D, H, W) with trivial size-1 dims."""
@@ -93,10 +90,7 @@ class Prepared:
 
     def restore(self, y5):
         """A 5-d result seen in the caller's shape convention (a view, no copy)."""
-        shape, strides = from_canonical(
-            y5.shape, y5.strides, self.nd, self.batched, self.data_format
-        )
-        return self.backend.view(y5, shape, strides)
+        return self.backend.caller_view(y5, self.nd, self.batched, self.data_format)
 
     def canonical(self, array, name, spatial=None):
         """Another array (indices, gradients) of the caller's convention as a 5-d view.

@@ -5,10 +5,29 @@ geometry is ``(size, out, kernel, stride, pad, dilation)`` (see ``_windows``); t
 kernels trust these tuples completely.
 """
 
+import functools
 import math
 import numbers
 
 import numpy as np
+
+
+def memoised(validator):
+    """Cache a pure validator's result for hashable arguments (shapes and sizes repeat
+    from call to call); lists and other unhashable arguments are simply not cached.
+    Errors are never cached: a bad call raises every time."""
+    cached = functools.lru_cache(maxsize=1024)(validator)
+
+    @functools.wraps(validator)
+    def validate(*args):
+        try:
+            return cached(*args)
+        except TypeError as error:
+            if "unhashable" not in str(error):
+                raise
+            return validator(*args)
+
+    return validate
 
 FLOAT_DTYPES = frozenset(np.dtype(t) for t in (np.float16, np.float32, np.float64))
 INT_DTYPES = frozenset(
@@ -76,6 +95,7 @@ def pooled_size(size, kernel, stride, pad, dilation, ceil_mode):
     return out
 
 
+@memoised
 def fixed_geometry(sizes, kernel_size, stride, padding, dilation, ceil_mode):
     """Geometries of max/avg/LP pooling; raises on every invalid combination."""
     nd = len(sizes)
@@ -128,6 +148,7 @@ def lp_norm(norm_type):
     return norm_type
 
 
+@memoised
 def adaptive_geometry(sizes, output_size):
     """Geometries of adaptive pooling; a ``None`` entry keeps that input size."""
     nd = len(sizes)
@@ -138,6 +159,7 @@ def adaptive_geometry(sizes, output_size):
     return tuple((size, out, 0, 0, 0, 0) for size, out in zip(sizes, outs))
 
 
+@memoised
 def fractional_geometry(sizes, kernel_size, output_size, output_ratio):
     """Geometries of fractional max pooling (PyTorch's size checks)."""
     nd = len(sizes)
@@ -171,6 +193,7 @@ def fractional_geometry(sizes, kernel_size, output_size, output_ratio):
     return tuple((size, out, k, 0, 0, 0) for size, out, k in zip(sizes, outs, kernel))
 
 
+@memoised
 def unpool_geometry(sizes, kernel_size, stride, padding, output_size):
     """Geometries of max unpooling: ``out`` of each dim is the unpooled size."""
     nd = len(sizes)
