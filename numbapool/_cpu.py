@@ -8,12 +8,32 @@ importing numbapool compiles nothing.
 """
 
 import functools
+import hashlib
+from pathlib import Path
 
 import numpy as np
 from numba import config as numba_config
 from numba import get_thread_id, njit, prange
 
+from numbapool import _reductions, _windows
 from numbapool._reductions import LOADS, WINDOWS, gradient_parts, sum_parts
+
+# Numba's on-disk cache keys a kernel on its own source file, but the window and reduction
+# code it inlines from other modules only by name: name every kernel after those modules'
+# digest too, so that editing or upgrading them recompiles instead of loading stale code.
+_INLINED_DIGEST = hashlib.sha256(
+    b"".join(Path(module.__file__).read_bytes() for module in (_windows, _reductions))
+).hexdigest()[:16]
+
+
+def compiled(**options):
+    """``njit(cache=True, **options)`` with the cache keyed on the inlined code too."""
+
+    def compile_(function):
+        function.__qualname__ += "_" + _INLINED_DIGEST
+        return njit(cache=True, **options)(function)
+
+    return compile_
 
 # Channels-first kernels run over rows (n, c, od, oh) of outputs; channels-last kernels
 # over rows (n, od, oh) with the loop over C innermost and contiguous. Each output keeps
@@ -36,7 +56,7 @@ def max_kernel(window_kind, channels_last, load_kind, with_indices, parallel):
 
     if not channels_last:
 
-        @njit(parallel=parallel, cache=True)
+        @compiled(parallel=parallel)
         def kernel(x, out, idx, gd, gh, gw, samples, lowest):
             n_batch, channels, depth, height, width = x.shape
             out_d, out_h, out_w = out.shape[2], out.shape[3], out.shape[4]
@@ -82,7 +102,7 @@ def max_kernel(window_kind, channels_last, load_kind, with_indices, parallel):
 
         return kernel
 
-    @njit(parallel=parallel, cache=True)
+    @compiled(parallel=parallel)
     def kernel_cl(x, out, idx, gd, gh, gw, samples, lowest):
         n_batch, depth, height, width, channels = x.shape
         out_d, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
@@ -132,7 +152,7 @@ def sum_kernel(window_kind, channels_last, load_kind, mode, parallel):
 
     if not channels_last:
 
-        @njit(parallel=parallel, fastmath={"reassoc"}, cache=True)
+        @compiled(parallel=parallel, fastmath={"reassoc"})
         def kernel(x, out, gd, gh, gw, zero, count_include_pad, divisor_override, p, scratch):
             n_batch, channels, width = x.shape[0], x.shape[1], x.shape[4]
             out_d, out_h, out_w = out.shape[2], out.shape[3], out.shape[4]
@@ -174,7 +194,7 @@ def sum_kernel(window_kind, channels_last, load_kind, mode, parallel):
 
         return kernel
 
-    @njit(parallel=parallel, fastmath={"reassoc"}, cache=True)
+    @compiled(parallel=parallel, fastmath={"reassoc"})
     def kernel_cl(x, out, gd, gh, gw, zero, count_include_pad, divisor_override, p, scratch):
         n_batch, channels = x.shape[0], x.shape[4]
         out_d, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
@@ -203,7 +223,7 @@ def sum_kernel(window_kind, channels_last, load_kind, mode, parallel):
     return kernel_cl
 
 
-@njit(parallel=True, cache=True)
+@compiled(parallel=True)
 def unpool_kernel(x, idx, out):
     """Zero-fill each (n, c) plane of ``out``, then ``out[plane, idx[j]] = x[j]`` in j order."""
     n_batch, channels, depth, height, width = x.shape
@@ -238,7 +258,7 @@ def contribution_kernel(window_kind, load_kind, mode, parallel):
     load = LOADS[load_kind]
     contribution = gradient_parts(mode)[0]
 
-    @njit(parallel=parallel, cache=True)
+    @compiled(parallel=parallel)
     def kernel(grad_out, out, contributions, gd, gh, gw, count_include_pad, divisor_override,
                p):
         n_batch, channels, out_d, out_h, out_w = grad_out.shape
@@ -274,7 +294,7 @@ def sum_backward_kernel(window_kind, channels_last, load_kind, mode, parallel):
 
     if not channels_last:
 
-        @njit(parallel=parallel, cache=True)
+        @compiled(parallel=parallel)
         def kernel(contributions, x, grad_in, gd, gh, gw, zero, p):
             n_batch, channels, depth, height, width = grad_in.shape
             for row in prange(n_batch * channels * depth * height):
@@ -304,7 +324,7 @@ def sum_backward_kernel(window_kind, channels_last, load_kind, mode, parallel):
 
         return kernel
 
-    @njit(parallel=parallel, cache=True)
+    @compiled(parallel=parallel)
     def kernel_cl(contributions, x, grad_in, gd, gh, gw, zero, p):
         n_batch, depth, height, width, channels = grad_in.shape
         for row in prange(n_batch * depth * height):
@@ -342,7 +362,7 @@ def max_backward_kernel(window_kind, channels_last, load_kind, parallel):
 
     if not channels_last:
 
-        @njit(parallel=parallel, cache=True)
+        @compiled(parallel=parallel)
         def kernel(grad_out, idx, grad_in, gd, gh, gw, zero):
             n_batch, channels, depth, height, width = grad_in.shape
             for row in prange(n_batch * channels * depth * height):
@@ -368,7 +388,7 @@ def max_backward_kernel(window_kind, channels_last, load_kind, parallel):
 
         return kernel
 
-    @njit(parallel=parallel, cache=True)
+    @compiled(parallel=parallel)
     def kernel_cl(grad_out, idx, grad_in, gd, gh, gw, zero):
         n_batch, depth, height, width, channels = grad_in.shape
         for row in prange(n_batch * depth * height):
@@ -403,7 +423,7 @@ def plane_scatter_kernel(load_kind):
     """
     load = LOADS[load_kind]
 
-    @njit(parallel=True, cache=True)
+    @compiled(parallel=True)
     def kernel(grad_out, idx, grad_in, zero):
         n_batch, channels = grad_in.shape[0], grad_in.shape[1]
         height, width = grad_in.shape[3], grad_in.shape[4]
@@ -422,7 +442,7 @@ def plane_scatter_kernel(load_kind):
     return kernel
 
 
-@njit(parallel=True, cache=True)
+@compiled(parallel=True)
 def unpool_backward_kernel(grad_out, idx, grad_in):
     """``grad_in[plane, j] = grad_out[plane, idx[j]]``."""
     n_batch, channels, depth, height, width = grad_in.shape
@@ -517,7 +537,7 @@ def _parallel(*arrays):
 def _table_builder(window_kind):
     window, cover = WINDOWS[window_kind]
 
-    @njit(cache=True)
+    @compiled()
     def build(table, geometry):
         for o in range(geometry[1]):
             first, count, step, padded_count = window(geometry, o, 0.0)

@@ -16,7 +16,7 @@ def memoised(validator):
     """Cache a pure validator's result for hashable arguments (shapes and sizes repeat
     from call to call); lists and other unhashable arguments are simply not cached.
     Errors are never cached: a bad call raises every time."""
-    cached = functools.lru_cache(maxsize=1024)(validator)
+    cached = functools.lru_cache(maxsize=1024, typed=True)(validator)
 
     @functools.wraps(validator)
     def validate(*args):
