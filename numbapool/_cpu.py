@@ -12,8 +12,7 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-from numba import config as numba_config
-from numba import get_thread_id, njit, prange
+from numba import get_num_threads, njit, prange
 
 from numbapool import _reductions, _windows
 from numbapool._reductions import LOADS, WINDOWS, gradient_parts, sum_parts
@@ -156,41 +155,44 @@ def sum_kernel(window_kind, channels_last, load_kind, mode, parallel):
         def kernel(x, out, gd, gh, gw, zero, count_include_pad, divisor_override, p, scratch):
             n_batch, channels, width = x.shape[0], x.shape[1], x.shape[4]
             out_d, out_h, out_w = out.shape[2], out.shape[3], out.shape[4]
-            for row in prange(n_batch * channels * out_d * out_h):
-                oh = row % out_h
-                rest = row // out_h
-                od = rest % out_d
-                rest //= out_d
-                c = rest % channels
-                n = rest // channels
-                d0, nd, _, pd = window(gd, od, 0.0)
-                h0, nh, _, ph = window(gh, oh, 0.0)
-                if nd * nh == 1:  # one input line (1d, global): reduce straight from it
+            rows = n_batch * channels * out_d * out_h
+            chunks = scratch.shape[0]
+            # rows are dealt out in chunks, each with a scratch line of its own
+            for chunk in prange(chunks):
+                for row in range(chunk * rows // chunks, (chunk + 1) * rows // chunks):
+                    oh = row % out_h
+                    rest = row // out_h
+                    od = rest % out_d
+                    rest //= out_d
+                    c = rest % channels
+                    n = rest // channels
+                    d0, nd, _, pd = window(gd, od, 0.0)
+                    h0, nh, _, ph = window(gh, oh, 0.0)
+                    if nd * nh == 1:  # one input line (1d, global): reduce straight from it
+                        for ow in range(out_w):
+                            w0, nw, _, pw = window(gw, ow, 0.0)
+                            acc = initial(zero)
+                            for w in range(w0, w0 + nw):
+                                acc = combine(acc, transform(x[n, c, d0, h0, np.uint64(w)], p))
+                            out[n, c, od, oh, ow] = finish(acc, nw, pd * ph * pw,
+                                                           count_include_pad, divisor_override, p)
+                        continue
+                    # first the window's input lines element-wise (long contiguous loops
+                    # that vectorise), then each output's short span of those column sums
+                    for w in range(width):
+                        scratch[chunk, w] = initial(zero)
+                    for d in range(d0, d0 + nd):
+                        for h in range(h0, h0 + nh):
+                            for w in range(width):
+                                scratch[chunk, w] = combine(scratch[chunk, w],
+                                                            transform(x[n, c, d, h, w], p))
                     for ow in range(out_w):
                         w0, nw, _, pw = window(gw, ow, 0.0)
                         acc = initial(zero)
                         for w in range(w0, w0 + nw):
-                            acc = combine(acc, transform(x[n, c, d0, h0, np.uint64(w)], p))
-                        out[n, c, od, oh, ow] = finish(acc, nw, pd * ph * pw, count_include_pad,
-                                                       divisor_override, p)
-                    continue
-                # first the window's input lines element-wise (long contiguous loops that
-                # vectorise), then each output's short span of those column results
-                column = get_thread_id()
-                for w in range(width):
-                    scratch[column, w] = initial(zero)
-                for d in range(d0, d0 + nd):
-                    for h in range(h0, h0 + nh):
-                        for w in range(width):
-                            scratch[column, w] = combine(scratch[column, w],
-                                                         transform(x[n, c, d, h, w], p))
-                for ow in range(out_w):
-                    w0, nw, _, pw = window(gw, ow, 0.0)
-                    acc = initial(zero)
-                    for w in range(w0, w0 + nw):
-                        acc = combine(acc, scratch[column, np.uint64(w)])
-                    out[n, c, od, oh, ow] = finish(acc, nd * nh * nw, pd * ph * pw,
-                                                   count_include_pad, divisor_override, p)
+                            acc = combine(acc, scratch[chunk, np.uint64(w)])
+                        out[n, c, od, oh, ow] = finish(acc, nd * nh * nw, pd * ph * pw,
+                                                       count_include_pad, divisor_override, p)
 
         return kernel
 
@@ -632,11 +634,13 @@ def sum_reduce(x5, geometry, window_kind, mode, channels_last, count_include_pad
             x5, geometry = flat
         x_read, load_kind = _readable(x5)
         kind, per_dim = _windows_for(window_kind, geometry)
-        kernel = sum_kernel(kind, channels_last, load_kind, mode, _parallel(x5, out5))
+        parallel = _parallel(x5, out5)
+        kernel = sum_kernel(kind, channels_last, load_kind, mode, parallel)
         arrays = (x_read, out5)
-        # one column buffer per thread (numba thread ids run below the pool's size)
-        scratch = np.empty((1 if channels_last else numba_config.NUMBA_NUM_THREADS,
-                            x5.shape[4]), compute)
+        # channels-first kernels deal rows out in chunks, each with a scratch line
+        rows = out5.size // out5.shape[4]
+        chunks = 1 if channels_last or not parallel else min(rows, 8 * get_num_threads())
+        scratch = np.empty((chunks, x5.shape[4]), compute)
         kernel(*(map(_cl, arrays) if channels_last else arrays), *per_dim, compute.type(0),
                bool(count_include_pad), int(divisor_override), compute.type(norm_type),
                scratch)
