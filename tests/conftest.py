@@ -1,5 +1,16 @@
 import os
 import sys
 
+import pytest
+
 # tests import their helpers (reference, oracles) as top-level modules
 sys.path.insert(0, os.path.dirname(__file__))
+
+
+@pytest.fixture(autouse=True)
+def parallel_kernels(monkeypatch):
+    """Test shapes are tiny: make them run the parallel kernels that real inputs use
+    (test_serial_kernels_match_parallel_kernels covers the serial ones)."""
+    from numbapool import _cpu
+
+    monkeypatch.setattr(_cpu, "PARALLEL_MIN_WORK", 0)

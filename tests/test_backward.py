@@ -291,8 +291,10 @@ def test_finite_differences(op, args):
 
 _DIGEST_SCRIPT = textwrap.dedent("""
     import hashlib, numpy as np, numbapool as npl
+    from numbapool import _cpu
+    assert 4 * 16 * 40 * 37 > _cpu.PARALLEL_MIN_WORK  # large enough for parallel kernels
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((4, 8, 23, 19)).astype(np.float32)
+    x = rng.standard_normal((4, 16, 40, 37)).astype(np.float32)
     x_cl = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     digest = hashlib.sha256()
     for a in (x, x_cl):
@@ -300,12 +302,18 @@ _DIGEST_SCRIPT = textwrap.dedent("""
         g = rng.standard_normal(out.shape).astype(np.float32)
         digest.update(npl.max_pool2d_backward(g, a, idx, 3, 1, 1).tobytes())
         digest.update(npl.avg_pool2d_backward(g, a, 3, 1, 1).tobytes())
-        g = rng.standard_normal((4, 8, 9, 7)).astype(np.float32)
+        g = rng.standard_normal((4, 16, 9, 7)).astype(np.float32)
         digest.update(npl.adaptive_avg_pool2d_backward(g, a).tobytes())
-        digest.update(npl.lp_pool2d_backward(g[..., :7, :6], a, 3, 4, 3).tobytes())
+        out, idx = npl.adaptive_max_pool2d(a, (9, 7), return_indices=True)
+        digest.update(npl.adaptive_max_pool2d_backward(g, a, idx).tobytes())
+        out = npl.lp_pool2d(a, 3, 4, 3)
+        g = rng.standard_normal(out.shape).astype(np.float32)
+        digest.update(npl.lp_pool2d_backward(g, a, 3, 4, 3).tobytes())
         out, idx = npl.fractional_max_pool2d(a, 3, (9, 7), return_indices=True,
-                                             random_samples=rng.random((4, 8, 2)))
+                                             random_samples=rng.random((4, 16, 2)))
+        g = rng.standard_normal(out.shape).astype(np.float32)
         digest.update(npl.fractional_max_pool2d_backward(g, a, idx, 3, (9, 7)).tobytes())
+        digest.update(npl.adaptive_avg_pool2d(a, 5).tobytes())
     print(digest.hexdigest())
 """)
 

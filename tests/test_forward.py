@@ -445,3 +445,32 @@ def test_hypothesis_adaptive(nd, data):
         torch_out, torch_idx = torch_call(f"adaptive_max_pool{nd}d", x, outs, True)
         assert_exact(back(out), torch_out)
         assert_exact(back(idx), torch_idx)
+
+
+def test_serial_kernels_match_parallel_kernels(monkeypatch):
+    """Small inputs run serial builds of the same kernels: the results are identical."""
+    from numbapool import _cpu
+
+    rng = np.random.default_rng(21)
+    x = make_input(rng, (2, 3, 9, 8), np.float32, specials=True)
+    x_cl = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    calls = [
+        lambda a: npl.max_pool2d(a, 3, 2, 1, return_indices=True),
+        lambda a: npl.max_pool2d(a, 2),
+        lambda a: npl.avg_pool2d(a, 3, 2, 1),
+        lambda a: npl.adaptive_avg_pool2d(a, (4, 3)),
+        lambda a: npl.adaptive_avg_pool2d(a, 1),
+        lambda a: npl.lp_pool2d(a, 2, 3),
+        lambda a: npl.avg_pool2d_backward(np.ones((2, 3, 5, 4), np.float32), a, 3, 2, 1),
+        lambda a: npl.max_pool2d_backward(*(lambda o, i: (o, a, i))(
+            *npl.max_pool2d(a, 3, 2, 1, return_indices=True)), 3, 2, 1),
+    ]
+    for a in (x, x_cl):
+        parallel = [call(a) for call in calls]
+        monkeypatch.setattr(_cpu, "PARALLEL_MIN_WORK", 1 << 62)
+        serial = [call(a) for call in calls]
+        monkeypatch.setattr(_cpu, "PARALLEL_MIN_WORK", 0)
+        for p, s in zip(parallel, serial):
+            for p_part, s_part in zip(p if isinstance(p, tuple) else (p,),
+                                      s if isinstance(s, tuple) else (s,)):
+                assert p_part.tobytes() == s_part.tobytes()
