@@ -15,7 +15,7 @@ import numpy as np
 from numba import get_num_threads, njit, prange
 
 from numbapool import _reductions, _windows
-from numbapool._reductions import LOADS, WINDOWS, gradient_parts, sum_parts
+from numbapool._reductions import LOADS, WINDOWS, gradient_parts, split_row, sum_parts
 
 # Numba's on-disk cache keys a kernel on its own source file, but the window and reduction
 # code it inlines from other modules only by name: name every kernel after those modules'
@@ -60,12 +60,7 @@ def max_kernel(window_kind, channels_last, load_kind, with_indices, parallel):
             n_batch, channels, depth, height, width = x.shape
             out_d, out_h, out_w = out.shape[2], out.shape[3], out.shape[4]
             for row in prange(n_batch * channels * out_d * out_h):
-                oh = row % out_h
-                rest = row // out_h
-                od = rest % out_d
-                rest //= out_d
-                c = rest % channels
-                n = rest // channels
+                n, c, od, oh = split_row(row, channels, out_d, out_h)
                 sample_w = samples[n, c, 2]
                 d0, nd, sd, _ = window(gd, od, samples[n, c, 0])
                 h0, nh, sh, _ = window(gh, oh, samples[n, c, 1])
@@ -106,10 +101,7 @@ def max_kernel(window_kind, channels_last, load_kind, with_indices, parallel):
         n_batch, depth, height, width, channels = x.shape
         out_d, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
         for row in prange(n_batch * out_d * out_h):
-            oh = row % out_h
-            rest = row // out_h
-            od = rest % out_d
-            n = rest // out_d
+            n, _, od, oh = split_row(row, 1, out_d, out_h)
             d0, nd, sd, _ = window(gd, od, 0.0)
             h0, nh, sh, _ = window(gh, oh, 0.0)
             for ow in range(out_w):
@@ -160,12 +152,7 @@ def sum_kernel(window_kind, channels_last, load_kind, mode, parallel):
             # rows are dealt out in chunks, each with a scratch line of its own
             for chunk in prange(chunks):
                 for row in range(chunk * rows // chunks, (chunk + 1) * rows // chunks):
-                    oh = row % out_h
-                    rest = row // out_h
-                    od = rest % out_d
-                    rest //= out_d
-                    c = rest % channels
-                    n = rest // channels
+                    n, c, od, oh = split_row(row, channels, out_d, out_h)
                     d0, nd, _, pd = window(gd, od, 0.0)
                     h0, nh, _, ph = window(gh, oh, 0.0)
                     if nd * nh == 1:  # one input line (1d, global): reduce straight from it
@@ -201,10 +188,7 @@ def sum_kernel(window_kind, channels_last, load_kind, mode, parallel):
         n_batch, channels = x.shape[0], x.shape[4]
         out_d, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
         for row in prange(n_batch * out_d * out_h):
-            oh = row % out_h
-            rest = row // out_h
-            od = rest % out_d
-            n = rest // out_d
+            n, _, od, oh = split_row(row, 1, out_d, out_h)
             d0, nd, _, pd = window(gd, od, 0.0)
             h0, nh, _, ph = window(gh, oh, 0.0)
             for ow in range(out_w):
@@ -265,12 +249,7 @@ def contribution_kernel(window_kind, load_kind, mode, parallel):
                p):
         n_batch, channels, out_d, out_h, out_w = grad_out.shape
         for row in prange(n_batch * channels * out_d * out_h):
-            oh = row % out_h
-            rest = row // out_h
-            od = rest % out_d
-            rest //= out_d
-            c = rest % channels
-            n = rest // channels
+            n, c, od, oh = split_row(row, channels, out_d, out_h)
             _, nd, _, pd = window(gd, od, 0.0)
             _, nh, _, ph = window(gh, oh, 0.0)
             for ow in range(out_w):
@@ -300,12 +279,7 @@ def sum_backward_kernel(window_kind, channels_last, load_kind, mode, parallel):
         def kernel(contributions, x, grad_in, gd, gh, gw, zero, p):
             n_batch, channels, depth, height, width = grad_in.shape
             for row in prange(n_batch * channels * depth * height):
-                h = row % height
-                rest = row // height
-                d = rest % depth
-                rest //= depth
-                c = rest % channels
-                n = rest // channels
+                n, c, d, h = split_row(row, channels, depth, height)
                 od_lo, od_hi = cover(gd, d, 0.0)
                 oh_lo, oh_hi = cover(gh, h, 0.0)
                 for w in range(width):
@@ -330,10 +304,7 @@ def sum_backward_kernel(window_kind, channels_last, load_kind, mode, parallel):
     def kernel_cl(contributions, x, grad_in, gd, gh, gw, zero, p):
         n_batch, depth, height, width, channels = grad_in.shape
         for row in prange(n_batch * depth * height):
-            h = row % height
-            rest = row // height
-            d = rest % depth
-            n = rest // depth
+            n, _, d, h = split_row(row, 1, depth, height)
             od_lo, od_hi = cover(gd, d, 0.0)
             oh_lo, oh_hi = cover(gh, h, 0.0)
             for w in range(width):
@@ -368,12 +339,7 @@ def max_backward_kernel(window_kind, channels_last, load_kind, parallel):
         def kernel(grad_out, idx, grad_in, gd, gh, gw, zero):
             n_batch, channels, depth, height, width = grad_in.shape
             for row in prange(n_batch * channels * depth * height):
-                h = row % height
-                rest = row // height
-                d = rest % depth
-                rest //= depth
-                c = rest % channels
-                n = rest // channels
+                n, c, d, h = split_row(row, channels, depth, height)
                 od_lo, od_hi = cover(gd, d, 0.0)
                 oh_lo, oh_hi = cover(gh, h, 0.0)
                 line_at = (d * height + h) * width
@@ -394,10 +360,7 @@ def max_backward_kernel(window_kind, channels_last, load_kind, parallel):
     def kernel_cl(grad_out, idx, grad_in, gd, gh, gw, zero):
         n_batch, depth, height, width, channels = grad_in.shape
         for row in prange(n_batch * depth * height):
-            h = row % height
-            rest = row // height
-            d = rest % depth
-            n = rest // depth
+            n, _, d, h = split_row(row, 1, depth, height)
             od_lo, od_hi = cover(gd, d, 0.0)
             oh_lo, oh_hi = cover(gh, h, 0.0)
             for w in range(width):
@@ -450,10 +413,7 @@ def unpool_backward_kernel(grad_out, idx, grad_in):
     n_batch, channels, depth, height, width = grad_in.shape
     out_h, out_w = grad_out.shape[3], grad_out.shape[4]
     for row in prange(n_batch * channels * depth):
-        d = row % depth
-        rest = row // depth
-        c = rest % channels
-        n = rest // channels
+        _, n, c, d = split_row(row, n_batch, channels, depth)
         for h in range(height):
             for w in range(width):
                 at = np.int64(idx[n, c, d, h, w])

@@ -62,6 +62,16 @@ for _name, _read in list(LOADS.items()):
     LOADS[_name + "_negabs"] = _magnitude_loader(_read, True)
 
 
+@register_jitable
+def split_row(row, second, third, fourth):
+    """The (a, b, c, d) position of flat index ``row`` over a grid (*, second, third, fourth)."""
+    d = row % fourth
+    row //= fourth
+    c = row % third
+    row //= third
+    return row // second, row % second, c, d
+
+
 # How a sum-type window is reduced and finished:
 #   "avg"    sum(x) / divisor
 #   "lp"     sum(|x| ** p) ** (1 / p)
