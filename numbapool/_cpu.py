@@ -52,6 +52,7 @@ def max_kernel(window_kind, channels_last, load_kind, with_indices, parallel):
     """
     window = WINDOWS[window_kind][0]
     load = LOADS[load_kind]
+    per_plane = window_kind.startswith("fractional")  # only these windows read samples
 
     if not channels_last:
 
@@ -61,9 +62,11 @@ def max_kernel(window_kind, channels_last, load_kind, with_indices, parallel):
             out_d, out_h, out_w = out.shape[2], out.shape[3], out.shape[4]
             for row in prange(n_batch * channels * out_d * out_h):
                 n, c, od, oh = split_row(row, channels, out_d, out_h)
-                sample_w = samples[n, c, 2]
-                d0, nd, sd, _ = window(gd, od, samples[n, c, 0])
-                h0, nh, sh, _ = window(gh, oh, samples[n, c, 1])
+                sample_d = samples[n, c, 0] if per_plane else samples[0, 0, 0]
+                sample_h = samples[n, c, 1] if per_plane else samples[0, 0, 1]
+                sample_w = samples[n, c, 2] if per_plane else samples[0, 0, 2]
+                d0, nd, sd, _ = window(gd, od, sample_d)
+                h0, nh, sh, _ = window(gh, oh, sample_h)
                 # the output row holds the running maxima: every input line of the
                 # row's windows is read once, for all its outputs
                 for ow in range(out_w):
