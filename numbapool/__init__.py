@@ -25,4 +25,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'numbapool' has no attribute {name!r}")
 
 
-__all__ = ["functional", "nn", *_functional_all]
+__all__ = ["functional", "nn", *_functional_all]  # noqa: F405  (nn comes from __getattr__)

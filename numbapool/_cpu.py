@@ -15,7 +15,15 @@ import numpy as np
 from numba import get_num_threads, njit, prange
 
 from numbapool import _reductions, _windows
-from numbapool._reductions import LOADS, WINDOWS, gradient_parts, split_row, sum_parts
+from numbapool._reductions import (
+    LOADS,
+    WINDOWS,
+    compute_dtype,
+    gradient_parts,
+    lowest,
+    split_row,
+    sum_parts,
+)
 
 # Numba's on-disk cache keys a kernel on its own source file, but the window and reduction
 # code it inlines from other modules only by name: name every kernel after those modules'
@@ -210,6 +218,28 @@ def sum_kernel(window_kind, channels_last, load_kind, mode, parallel):
                                                    divisor_override, p)
 
     return kernel_cl
+
+
+@functools.cache
+def global_sum_kernel(load_kind, mode, parallel):
+    """Average-type pooling of whole planes laid out as the rows of a 2-d array: the
+    special path for global pooling of channels-first inputs, where rows are short
+    (7x7 planes) and a generic row's bookkeeping would cost more than its sum.
+
+    ``kernel(planes, out, zero, p)`` with ``planes`` (rows, length) and ``out`` (rows,).
+    """
+    initial, transform, combine, finish = sum_parts(mode, LOADS[load_kind])
+
+    @compiled(parallel=parallel, fastmath={"reassoc"})
+    def kernel(planes, out, zero, p):
+        rows, length = planes.shape
+        for row in prange(rows):
+            acc = initial(zero)
+            for i in range(length):
+                acc = combine(acc, transform(planes[row, i], p))
+            out[row] = finish(acc, length, length, True, 0, p)
+
+    return kernel
 
 
 @compiled(parallel=True)
@@ -464,22 +494,11 @@ def _cl(array):
     return array.transpose(0, 2, 3, 4, 1)
 
 
-def _compute_dtype(dtype):
-    # Numba has no float16 arithmetic on the CPU: read the bits, compute in float32
-    return np.dtype(np.float32) if dtype == np.float16 else np.dtype(dtype)
-
-
 def _readable(x5):
     """The input as the kernel reads it and the name of its element loader."""
     if x5.dtype == np.float16:
         return x5.view(np.uint16), "half"
     return x5, "plain"
-
-
-def _lowest(dtype):
-    if dtype.kind == "f":
-        return dtype.type(-np.inf)
-    return dtype.type(np.iinfo(dtype).min)
 
 
 def _finished(out5, dtype):
@@ -553,6 +572,15 @@ _NO_SAMPLES = np.zeros((1, 1, 3))
 _NO_SAMPLES.flags.writeable = False
 
 
+def _as_rows(flat5):
+    """The (N, C, 1, 1, L) view of global planes as a 2-d (N * C, L) view, when the
+    memory allows one (N and C merge); None otherwise."""
+    n, c, _, _, length = flat5.shape
+    if n > 1 and flat5.strides[0] != flat5.strides[1] * c:
+        return None
+    return flat5.reshape(n * c, length)
+
+
 def max_reduce(x5, geometry, window_kind, samples, channels_last, magnitude="",
                with_indices=True):
     """Max pooling over ``window_kind`` windows: ``(values, int64 indices or None)``.
@@ -560,7 +588,7 @@ def max_reduce(x5, geometry, window_kind, samples, channels_last, magnitude="",
     ``magnitude="abs"`` (``"negabs"``) pools ``|x|`` (``-|x|``) instead of x.
     """
     shape = tuple(x5.shape[:2]) + tuple(g[1] for g in geometry)
-    compute = _compute_dtype(x5.dtype)
+    compute = compute_dtype(x5.dtype)
     out5 = empty5(shape, compute, channels_last)
     idx5 = empty5(shape if with_indices else (1,) * 5, np.int64, channels_last)
     if out5.size:
@@ -577,7 +605,7 @@ def max_reduce(x5, geometry, window_kind, samples, channels_last, magnitude="",
         kernel = max_kernel(kind, layout_cl, load_kind, with_indices, _parallel(x5, out5))
         arrays = (x_read, out5, idx5)
         kernel(*(map(_cl, arrays) if layout_cl else arrays), *per_dim, samples,
-               _lowest(compute))
+               lowest(compute))
     return _finished(out5, x5.dtype), (idx5 if with_indices else None)
 
 
@@ -585,12 +613,19 @@ def sum_reduce(x5, geometry, window_kind, mode, channels_last, count_include_pad
                divisor_override=0, norm_type=1.0):
     """Average-type pooling (``mode`` in ``SUM_MODES``) over ``window_kind`` windows."""
     shape = tuple(x5.shape[:2]) + tuple(g[1] for g in geometry)
-    compute = _compute_dtype(x5.dtype)
+    compute = compute_dtype(x5.dtype)
     out5 = empty5(shape, compute, channels_last)
     if out5.size:
         flat = _global_view(x5, geometry) if window_kind == "adaptive" else None
         if flat is not None:
             x5, geometry = flat
+            planes = _as_rows(x5) if not channels_last else None
+            if planes is not None:
+                planes_read, load_kind = _readable(planes)
+                rows_out = out5.reshape(-1)  # contiguous (N, C, 1, 1, 1): a view
+                global_sum_kernel(load_kind, mode, _parallel(x5, out5))(
+                    planes_read, rows_out, compute.type(0), compute.type(norm_type))
+                return _finished(out5, x5.dtype)
         x_read, load_kind = _readable(x5)
         kind, per_dim = _windows_for(window_kind, geometry)
         parallel = _parallel(x5, out5)
@@ -625,7 +660,7 @@ def from_host(array):
 
 
 def _grad_buffers(x5, channels_last):
-    compute = _compute_dtype(x5.dtype)
+    compute = compute_dtype(x5.dtype)
     return empty5(tuple(x5.shape), compute, channels_last), compute
 
 

@@ -13,7 +13,8 @@ from numbapool import _params
 
 def backend_for(x, op):
     """``(backend, array)``: NumPy arrays and array-likes run on the CPU, CUDA arrays on the GPU."""
-    if hasattr(x, "__cuda_array_interface__"):
+    # Numba's CUDA simulator arrays (NUMBA_ENABLE_CUDASIM) have no __cuda_array_interface__
+    if hasattr(x, "__cuda_array_interface__") or getattr(x, "__cuda_ndarray__", False):
         from numbapool import _cuda
 
         return _cuda.adopt(x)

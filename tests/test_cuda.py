@@ -1,0 +1,667 @@
+"""GPU backend: every op, forward and backward, on device arrays against the CPU backend.
+
+Runs on a CUDA GPU, or on Numba's CUDA simulator (CI: ``NUMBA_ENABLE_CUDASIM=1 python
+-m pytest tests/test_cuda.py``), which runs each GPU thread as a Python thread: shapes
+stay tiny. Max-type values and indices and max-type gradients must match the CPU
+bitwise; sums within float rounding. Each input reaches the GPU in every layout the CPU
+tests use (contiguous, channels-last memory, data_format="channels_last", strided,
+reversed, unbatched). CuPy, stream and PyTorch tests need a real GPU (and CuPy / a CUDA
+build of torch). ``test_every_kernel_compiles_for_cuda`` compiles every kernel variant
+to PTX where NVVM is installed, without needing a GPU.
+"""
+
+import ctypes.util
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+
+
+def _no_gpu_reason():
+    if SIMULATED:
+        return None
+    # look for the driver before importing numba.cuda: a CPU-only run stays CPU-only
+    if ctypes.util.find_library("cuda") is None:
+        return "no CUDA GPU and NUMBA_ENABLE_CUDASIM is not set"
+    try:
+        from numba import cuda
+    except ImportError as error:
+        return f"numba.cuda cannot be imported ({error})"
+    if not cuda.is_available():
+        return "no CUDA GPU and NUMBA_ENABLE_CUDASIM is not set"
+    return None
+
+
+if __name__ != "__main__":  # run as a script, this file compiles kernels (see the end)
+    _reason = _no_gpu_reason()
+    if _reason:
+        pytest.skip(_reason, allow_module_level=True)
+
+    from numba import cuda
+
+    import numbapool as npl
+    from numbapool import _cuda
+    from oracles import layouts, make_input
+
+try:
+    import cupy
+except ImportError:
+    cupy = None
+
+needs_real_gpu = pytest.mark.skipif(SIMULATED, reason="needs a real GPU (simulator run)")
+needs_cupy = pytest.mark.skipif(SIMULATED or cupy is None,
+                                reason="needs a real GPU and CuPy")
+
+SHAPES = {1: (1, 2, 7), 2: (1, 2, 5, 6), 3: (1, 2, 3, 4, 5)}
+
+
+# --- moving arrays ----------------------------------------------------------------------
+
+
+def to_gpu(host):
+    """A device array with ``host``'s shape, strides (any sign) and values."""
+    host = np.asarray(host)
+    if host.size == 0:
+        return cuda.to_device(np.ascontiguousarray(host))
+    item = host.dtype.itemsize
+    low = sum(min(0, (n - 1) * s) for n, s in zip(host.shape, host.strides))
+    high = sum(max(0, (n - 1) * s) for n, s in zip(host.shape, host.strides)) + item
+    buffer = np.zeros(high - low, np.uint8)
+    staged = np.ndarray(host.shape, host.dtype, buffer, -low, host.strides)
+    staged[...] = host
+    device = cuda.to_device(buffer)
+    if SIMULATED:
+        return type(device)(np.ndarray(host.shape, host.dtype, device._ary, -low,
+                                       host.strides))
+    pointer = device.__cuda_array_interface__["data"][0] - low
+    return cuda.from_cuda_array_interface(
+        {"shape": host.shape, "strides": host.strides, "typestr": host.dtype.str,
+         "data": (pointer, False), "version": 3}, owner=device)
+
+
+def is_device(array):
+    return getattr(array, "__cuda_ndarray__", False) or hasattr(
+        array, "__cuda_array_interface__")
+
+
+def memory_order(array):
+    """Dims longer than 1, fastest-moving first."""
+    return [i for _, i in sorted((abs(s), i) for i, (n, s) in
+                                 enumerate(zip(array.shape, array.strides)) if n > 1)]
+
+
+def assert_same(gpu, cpu, exact):
+    """A device result equal to the CPU's: type, shape, dtype, memory order, values."""
+    assert is_device(gpu), type(gpu)
+    assert tuple(gpu.shape) == cpu.shape and gpu.dtype == cpu.dtype
+    assert memory_order(gpu) == memory_order(cpu), (gpu.strides, cpu.strides)
+    host = _cuda.to_host(gpu)
+    if exact:
+        np.testing.assert_array_equal(host, cpu)
+    else:
+        rtol = {2: 2e-3, 4: 1e-5, 8: 1e-6}[cpu.dtype.itemsize]
+        np.testing.assert_allclose(host.astype(np.float64), cpu.astype(np.float64),
+                                   rtol=rtol, atol=rtol, equal_nan=True)
+
+
+def parity(name, arrays, *args, exact, every_layout=True, **kwargs):
+    """``npl.<name>(*arrays, *args)`` on the GPU equals it on the CPU, in every layout
+    (``every_layout="memory"``: channels-first and channels-last memory only)."""
+    fn = getattr(npl, name)
+    cases = list(layouts(*arrays))
+    if every_layout == "memory":
+        cases = [case for case in cases if case[0] in ("contiguous", "channels_last_memory")]
+    elif not every_layout:
+        cases = cases[:1]
+    for label, host_arrays, extra, _ in cases:
+        expected = fn(*host_arrays, *args, **kwargs, **extra)
+        got = fn(*map(to_gpu, host_arrays), *args, **kwargs, **extra)
+        expected = expected if isinstance(expected, tuple) else (expected,)
+        got = got if isinstance(got, tuple) else (got,)
+        assert len(got) == len(expected), label
+        for g, e in zip(got, expected):
+            try:
+                assert_same(g, e, exact or e.dtype.kind in "iu")
+            except AssertionError as error:
+                raise AssertionError(f"{name} {label}: {error}") from None
+
+
+def sample_input(nd, dtype=np.float32, seed=0, specials=True, shape=None):
+    rng = np.random.default_rng(seed + 10 * nd)
+    return make_input(rng, shape or SHAPES[nd], dtype, specials=specials)
+
+
+def cut(value, nd):
+    return value[-nd:] if isinstance(value, tuple) else value
+
+
+# --- forward ----------------------------------------------------------------------------
+
+# (kernel, stride, padding, dilation, ceil_mode); tuples are cut to the op's rank
+MAX_CONFIGS = [(2, None, 0, 1, False), ((3, 2, 3), (2, 1, 2), (1, 1, 1), (1, 2, 1), True)]
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("config", MAX_CONFIGS)
+def test_max_pool(nd, config):
+    kernel, stride, padding, dilation, ceil_mode = (cut(v, nd) for v in config)
+    parity(f"max_pool{nd}d", [sample_input(nd)], kernel, stride, padding, dilation,
+           ceil_mode, True, exact=True, every_layout=nd == 2 or "memory")
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float64, np.int8, np.uint64, np.int32])
+def test_max_pool_dtypes(dtype):
+    parity("max_pool2d", [sample_input(2, dtype)], 3, 2, 1, return_indices=True, exact=True,
+           every_layout=dtype in (np.float16, np.int8))
+
+
+# (kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
+AVG_CONFIGS = [(2, None, 0, False, True, None), (3, 2, 1, True, False, None),
+               ((3, 2, 3), (1, 2, 2), (1, 1, 0), False, True, -3)]
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("config", AVG_CONFIGS)
+def test_avg_pool(nd, config):
+    kernel, stride, padding, *rest = (cut(v, nd) for v in config)
+    parity(f"avg_pool{nd}d", [sample_input(nd)], kernel, stride, padding, *rest, exact=False,
+           every_layout=nd == 2 or "memory")
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float64])
+def test_avg_pool_dtypes(dtype):
+    parity("avg_pool2d", [sample_input(2, dtype)], 3, 2, 1, exact=False)
+
+
+@pytest.mark.parametrize("nd,output_size", [(1, 3), (1, 11), (2, (None, 4)), (2, (2, 7)),
+                                            (3, (2, 1, 3))])
+@pytest.mark.parametrize("op", ["adaptive_avg_pool", "adaptive_max_pool"])
+def test_adaptive(op, nd, output_size):
+    extra = {"return_indices": True} if op == "adaptive_max_pool" else {}
+    parity(f"{op}{nd}d", [sample_input(nd)], output_size, exact=op == "adaptive_max_pool",
+           every_layout=nd == 2 or "memory", **extra)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float64, np.uint8])
+def test_adaptive_dtypes(dtype):
+    parity("adaptive_max_pool2d", [sample_input(2, dtype)], (2, 4), True, exact=True,
+           every_layout=False)
+    if dtype != np.uint8:
+        parity("adaptive_avg_pool2d", [sample_input(2, dtype)], (2, 4), exact=False,
+               every_layout=False)
+
+
+@pytest.mark.parametrize("lanes", ["block", "warp", "channels_last"])
+@pytest.mark.parametrize("nd,output_size", [(2, (2, 1)), (2, 1), (3, (1, 2, 2))])
+def test_adaptive_block_reductions(monkeypatch, lanes, nd, output_size):
+    """Several threads per window, merged in shared memory (forced on tiny windows)."""
+    monkeypatch.setitem(_cuda.BLOCK_TAPS, False, {"block": (1, 1), "warp": (10**9, 1),
+                                                  "channels_last": (10**9, 10**9)}[lanes])
+    monkeypatch.setitem(_cuda.BLOCK_TAPS, True, 1 if lanes == "channels_last" else 10**9)
+    x = sample_input(nd, seed=3)
+    if nd == 2:
+        x = np.round(x)  # ties: the first maximum must win across threads
+        x[0, 1] = -np.inf  # an all -inf plane: index of the first tap
+    parity(f"adaptive_max_pool{nd}d", [x], output_size, True, exact=True,
+           every_layout="memory")
+    parity(f"adaptive_avg_pool{nd}d", [x], output_size, exact=False, every_layout="memory")
+    parity(f"adaptive_avg_pool{nd}d", [sample_input(nd, np.float16, specials=False)],
+           output_size, exact=False, every_layout=False)
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("p", [2.0, 1.5, np.inf, -np.inf])
+def test_lp_pool(nd, p):
+    x = sample_input(nd, specials=False)
+    parity(f"lp_pool{nd}d", [x], p, cut((2, 3, 2), nd), cut((1, 2, 2), nd), True,
+           exact=False, every_layout=nd == 2 or "memory")
+
+
+def test_lp_pool_float16():
+    parity("lp_pool2d", [sample_input(2, np.float16, specials=False)], 2.0, 2, exact=False,
+           every_layout=False)
+
+
+@pytest.mark.parametrize("nd", [2, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.float64, np.int16])
+def test_fractional_max_pool(nd, dtype):
+    x = sample_input(nd, dtype, shape=(2, 2, 6, 7) if nd == 2 else (1, 2, 5, 6, 5))
+    samples = np.random.default_rng(nd).random((x.shape[0], 2, nd))
+    parity(f"fractional_max_pool{nd}d", [x], 2, output_size=cut((3, 4, 3), nd),
+           return_indices=True, random_samples=samples, exact=True,
+           every_layout=dtype == np.float32 and (nd == 2 or "memory"))
+    # samples on the device, as a strided view
+    host = np.zeros(samples.shape[:-1] + (2 * nd,))
+    host[..., ::2] = samples
+    got = getattr(npl, f"fractional_max_pool{nd}d")(
+        to_gpu(x), 2, output_ratio=0.6, random_samples=to_gpu(host)[..., ::2])
+    expected = getattr(npl, f"fractional_max_pool{nd}d")(
+        x, 2, output_ratio=0.6, random_samples=samples)
+    assert_same(got, expected, exact=True)
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.int64])
+def test_max_unpool(nd, dtype):
+    # overlapping windows repeat indices: the last input must win
+    x = sample_input(nd, dtype, specials=False)
+    _, idx = getattr(npl, f"max_pool{nd}d")(x, 3, 1, 1, return_indices=True)
+    values = sample_input(nd, dtype, seed=5, specials=False)
+    parity(f"max_unpool{nd}d", [values, idx], 3, 1, 1, exact=True,
+           every_layout=dtype == np.float32 and (nd == 2 or "memory"))
+    pooled, idx = getattr(npl, f"max_pool{nd}d")(x, 2, return_indices=True)
+    parity(f"max_unpool{nd}d", [pooled, idx], 2, exact=True, every_layout=False,
+           output_size=tuple(2 * n + 1 for n in pooled.shape[2:]))
+
+
+# --- backward ---------------------------------------------------------------------------
+
+
+def grad_for(result, seed=7, dtype=None):
+    rng = np.random.default_rng(seed)
+    out = result[0] if isinstance(result, tuple) else result
+    return rng.standard_normal(out.shape).astype(dtype or out.dtype)
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("config", MAX_CONFIGS)
+def test_max_pool_backward(nd, config):
+    kernel, stride, padding, dilation, ceil_mode = (cut(v, nd) for v in config)
+    x = np.round(sample_input(nd, specials=False))  # ties
+    out, idx = getattr(npl, f"max_pool{nd}d")(x, kernel, stride, padding, dilation,
+                                              ceil_mode, True)
+    parity(f"max_pool{nd}d_backward", [grad_for(out), x, idx], kernel, stride, padding,
+           dilation, ceil_mode, exact=True, every_layout=nd == 2 or "memory")
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("config", AVG_CONFIGS)
+def test_avg_pool_backward(nd, config):
+    kernel, stride, padding, *rest = (cut(v, nd) for v in config)
+    x = sample_input(nd, specials=False)
+    out = getattr(npl, f"avg_pool{nd}d")(x, kernel, stride, padding, *rest)
+    parity(f"avg_pool{nd}d_backward", [grad_for(out), x], kernel, stride, padding, *rest,
+           exact=False, every_layout=nd == 2 or "memory")
+
+
+@pytest.mark.parametrize("nd,output_size", [(1, 3), (2, (2, 7)), (3, (2, 1, 3)), (2, 1)])
+def test_adaptive_backward(nd, output_size):
+    x = np.round(sample_input(nd, specials=False))
+    out, idx = getattr(npl, f"adaptive_max_pool{nd}d")(x, output_size, True)
+    layouts_ = nd == 2 or "memory"
+    parity(f"adaptive_max_pool{nd}d_backward", [grad_for(out), x, idx], exact=True,
+           every_layout=layouts_)
+    out = getattr(npl, f"adaptive_avg_pool{nd}d")(x, output_size)
+    parity(f"adaptive_avg_pool{nd}d_backward", [grad_for(out), x], exact=False,
+           every_layout=layouts_)
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("p", [2.0, 3.0, np.inf, -np.inf])
+def test_lp_pool_backward(nd, p):
+    x = np.round(sample_input(nd, specials=False))  # zeros and ties
+    args = (p, cut((2, 3, 2), nd), cut((1, 2, 2), nd), True)
+    out = getattr(npl, f"lp_pool{nd}d")(x, *args)
+    parity(f"lp_pool{nd}d_backward", [grad_for(out), x], *args, exact=np.isinf(p),
+           every_layout=nd == 2 or "memory")
+
+
+@pytest.mark.parametrize("nd", [2, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_fractional_max_pool_backward(nd, dtype):
+    x = np.round(sample_input(nd, dtype, specials=False, shape=(1, 2, 6, 7, 6)[:nd + 2]))
+    out, idx = getattr(npl, f"fractional_max_pool{nd}d")(
+        x, 2, output_size=cut((4, 5, 4), nd), return_indices=True,
+        rng=np.random.default_rng(1))
+    parity(f"fractional_max_pool{nd}d_backward", [grad_for(out), x, idx], 2,
+           output_size=cut((4, 5, 4), nd), exact=True,
+           every_layout=dtype == np.float32 and (nd == 2 or "memory"))
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_max_unpool_backward(nd):
+    x = sample_input(nd, specials=False, shape=(1, 2, 4, 6, 4)[:nd + 2])
+    pooled, idx = getattr(npl, f"max_pool{nd}d")(x, 2, return_indices=True)
+    out = getattr(npl, f"max_unpool{nd}d")(pooled, idx, 2)
+    parity(f"max_unpool{nd}d_backward", [grad_for(out), pooled, idx], 2, exact=True,
+           every_layout=nd == 2 or "memory")
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float64])
+def test_backward_dtypes(dtype):
+    x = np.round(sample_input(2, dtype, specials=False))
+    out, idx = npl.max_pool2d(x, 3, 2, 1, return_indices=True)
+    parity("max_pool2d_backward", [grad_for(out), x, idx], 3, 2, 1, exact=True,
+           every_layout=False)
+    out = npl.avg_pool2d(x, 3, 2, 1)
+    parity("avg_pool2d_backward", [grad_for(out), x], 3, 2, 1, exact=False,
+           every_layout=False)
+    out = npl.lp_pool2d(x, 2.0, 2)
+    parity("lp_pool2d_backward", [grad_for(out), x], 2.0, 2, exact=False,
+           every_layout=False)
+    pooled, idx = npl.max_pool2d(x, 2, return_indices=True)
+    parity("max_unpool2d_backward", [grad_for(npl.max_unpool2d(pooled, idx, 2)), pooled,
+                                     idx], 2, exact=True, every_layout=False)
+
+
+def test_backward_is_deterministic():
+    x = np.round(sample_input(2, specials=False))
+    out, idx = npl.max_pool2d(x, 3, 1, 1, return_indices=True)
+    g, x_gpu, idx_gpu = to_gpu(grad_for(out)), to_gpu(x), to_gpu(idx)
+    first = _cuda.to_host(npl.max_pool2d_backward(g, x_gpu, idx_gpu, 3, 1, 1))
+    again = _cuda.to_host(npl.max_pool2d_backward(g, x_gpu, idx_gpu, 3, 1, 1))
+    assert first.tobytes() == again.tobytes()
+
+
+# --- batches, results, errors ------------------------------------------------------------
+
+
+def test_empty_batch():
+    x = np.zeros((0, 2, 5, 6), np.float32)
+    parity("max_pool2d", [x], 2, return_indices=True, exact=True, every_layout=False)
+    parity("adaptive_avg_pool2d", [x], 3, exact=False, every_layout=False)
+    parity("avg_pool2d_backward", [np.zeros((0, 2, 2, 3), np.float32), x], 2, exact=False,
+           every_layout=False)
+    idx = np.zeros((0, 2, 2, 3), np.int64)
+    parity("max_unpool2d", [np.zeros((0, 2, 2, 3), np.float32), idx], 2, exact=True,
+           every_layout=False)
+    parity("max_pool2d_backward", [np.zeros((0, 2, 2, 3), np.float32), x, idx], 2,
+           exact=True, every_layout=False)
+
+
+def test_results_are_numba_device_arrays_sharing_the_stream():
+    stream = cuda.stream()
+    host = sample_input(2)
+    x = cuda.device_array(host.shape, host.dtype, stream=stream)
+    x.copy_to_device(host, stream=stream)
+    y, idx = npl.max_pool2d(x, 2, return_indices=True)
+    assert type(y) is type(x) and type(idx) is type(x)
+    assert y.stream is stream and idx.stream is stream
+    assert type(npl.max_pool2d_backward(cuda.to_device(grad_for(y.copy_to_host())), x, idx,
+                                        2)) is type(x)
+
+
+def raised(fn, *args, **kwargs):
+    with pytest.raises(Exception) as info:
+        fn(*args, **kwargs)
+    return info.type, str(info.value)
+
+
+@pytest.mark.parametrize("case", ["bad index", "negative index", "float indices",
+                                  "index shape", "grad dtype", "grad shape", "int avg",
+                                  "padding", "too small", "empty channels", "rank",
+                                  "bad samples", "samples shape"])
+def test_errors_match_the_cpu(case):
+    x = sample_input(2, specials=False)
+    out, idx = npl.max_pool2d(x, 2, return_indices=True)
+    bad = idx.copy()
+    bad.flat[3] = 999 if case == "bad index" else -2
+    calls = {
+        "bad index": ("max_unpool2d", [out, bad], (2,)),
+        "negative index": ("adaptive_max_pool2d_backward", [out, x, bad], ()),
+        "float indices": ("max_unpool2d", [out, idx.astype(np.float32)], (2,)),
+        "index shape": ("max_unpool2d", [out, idx[:, :, :1]], (2,)),
+        "grad dtype": ("max_pool2d_backward", [out.astype(np.float64), x, idx], (2,)),
+        "grad shape": ("avg_pool2d_backward", [out[..., :1], x], (2,)),
+        "int avg": ("avg_pool2d", [x.astype(np.int32)], (2,)),
+        "padding": ("max_pool2d", [x], (2, 2, 2)),
+        "too small": ("avg_pool2d", [x], (7,)),
+        "empty channels": ("max_pool2d", [x[:, :0]], (2,)),
+        "rank": ("max_pool2d", [x[0, 0]], (2,)),
+        "bad samples": ("fractional_max_pool2d", [x], (2, 2, None, False, np.ones((1, 2, 2)))),
+        "samples shape": ("fractional_max_pool2d", [x], (2, 2, None, False,
+                                                         np.zeros((1, 2, 3)))),
+    }
+    name, arrays, args = calls[case]
+    fn = getattr(npl, name)
+    expected = raised(fn, *arrays, *args)
+    assert expected[0] in (ValueError, TypeError)
+    assert raised(fn, *map(to_gpu, arrays), *args) == expected
+    if case == "bad samples":  # device samples too
+        assert raised(fn, to_gpu(x), *args[:-1], to_gpu(args[-1])) == expected
+
+
+def test_other_arrays_must_be_on_the_device():
+    x = sample_input(2, specials=False)
+    out, idx = npl.max_pool2d(x, 2, return_indices=True)
+    with pytest.raises(TypeError, match="grad_output must live on the same device"):
+        npl.max_pool2d_backward(out, to_gpu(x), to_gpu(idx), 2)
+    with pytest.raises(TypeError, match="indices must live on the same device"):
+        npl.max_unpool2d(to_gpu(out), idx, 2)
+
+
+def test_value_range_reduces_on_the_device():
+    rng = np.random.default_rng(0)
+    for dtype, shape in ((np.int64, (3, 2, 5, 4, 5)), (np.uint8, (2, 3, 4)),
+                         (np.uint64, (1, 2, 1, 3, 5)), (np.int16, (7,))):
+        info = np.iinfo(dtype)
+        host = rng.integers(info.min, info.max, shape, dtype, endpoint=True)
+        host5 = to_gpu(host.reshape((1,) * (5 - host.ndim) + shape))  # 600 elements: 3 blocks
+        assert _cuda.value_range(host5) == (int(host.min()), int(host.max()))
+    assert _cuda.value_range(to_gpu(np.zeros((0, 2, 1, 1, 3), np.int64))) == (0, -1)
+
+
+# --- imports, installation, compilation --------------------------------------------------
+
+
+def _python(code, env_update=None, drop=()):
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env.update(env_update or {})
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, cwd=os.path.dirname(os.path.dirname(__file__)))
+
+
+def test_cpu_use_imports_no_gpu_modules():
+    result = _python(
+        "import sys, numpy as np, numbapool as npl\n"
+        "npl.max_pool2d(np.ones((1, 1, 4, 4), np.float32), 2)\n"
+        "npl.nn.MaxPool2d(2)\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('numba.cuda', 'cupy'))))\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_device_array_without_a_gpu_says_what_to_install():
+    result = _python(
+        "import numpy as np, numbapool as npl\n"
+        "class Fake:\n"
+        "    __cuda_array_interface__ = {'shape': (1, 1, 4, 4), 'typestr': '<f4',\n"
+        "                                'data': (0, False), 'version': 3}\n"
+        "try:\n"
+        "    npl.max_pool2d(Fake(), 2)\n"
+        "except (RuntimeError, TypeError) as error:\n"
+        "    print(type(error).__name__, error)\n",
+        {"CUDA_VISIBLE_DEVICES": ""}, drop=("NUMBA_ENABLE_CUDASIM",))
+    assert result.returncode == 0, result.stderr
+    assert 'pip install "numbapool[cuda]"' in result.stdout, result.stdout
+
+
+@pytest.mark.skipif(not SIMULATED, reason="a real GPU runs the kernels themselves")
+def test_every_kernel_compiles_for_cuda():
+    """Every kernel variant through NVVM to PTX (needs numba-cuda and NVVM, no GPU)."""
+    result = subprocess.run([sys.executable, __file__, "--ptx"], capture_output=True,
+                            text=True, env={k: v for k, v in os.environ.items()
+                                            if k != "NUMBA_ENABLE_CUDASIM"})
+    if result.returncode == 77:
+        pytest.skip(f"cannot compile PTX here: {result.stdout.strip()[-300:]}")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+# --- real GPU: CuPy, streams, PyTorch ----------------------------------------------------
+
+
+@needs_cupy
+def test_cupy_in_cupy_out():
+    x = sample_input(2)
+    for label, (host,), kwargs, _ in layouts(x):
+        device = cupy.asarray(np.ascontiguousarray(host))
+        if label in ("channels_last_memory", "strided", "reversed"):
+            # build the same strided view with CuPy itself
+            device = {"channels_last_memory": lambda: cupy.ascontiguousarray(
+                          cupy.asarray(x).transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2),
+                      "strided": lambda: cupy.repeat(cupy.asarray(x), 2, axis=-1)[..., ::2],
+                      "reversed": lambda: cupy.asarray(x[:, ::-1].copy())[:, ::-1]}[label]()
+        y, idx = npl.max_pool2d(device, 3, 2, 1, return_indices=True, **kwargs)
+        expected, expected_idx = npl.max_pool2d(host, 3, 2, 1, return_indices=True,
+                                                **kwargs)
+        assert isinstance(y, cupy.ndarray) and isinstance(idx, cupy.ndarray)
+        np.testing.assert_array_equal(cupy.asnumpy(y), expected)
+        np.testing.assert_array_equal(cupy.asnumpy(idx), expected_idx)
+        avg = npl.adaptive_avg_pool2d(device, 2, **kwargs)
+        assert isinstance(avg, cupy.ndarray)
+        np.testing.assert_allclose(cupy.asnumpy(avg), npl.adaptive_avg_pool2d(host, 2,
+                                                                              **kwargs),
+                                   rtol=1e-5)
+
+
+@needs_cupy
+def test_cupy_current_stream_is_used():
+    """Work queued on a non-blocking stream must be seen: a kernel on any other stream
+    could run before the slow producer finishes."""
+    stream = cupy.cuda.Stream(non_blocking=True)
+    with stream:
+        a = cupy.full((4096, 4096), 1.0, cupy.float32)
+        product = a @ a  # slow, every element 4096
+        x = product[:64].reshape(16, 64, 128, 128)
+        y = npl.adaptive_avg_pool2d(x, 7)
+        grad = npl.adaptive_avg_pool2d_backward(cupy.ones_like(y), x)
+        _, idx = npl.max_pool2d(x, 2, return_indices=True)
+        unpooled = npl.max_unpool2d(cupy.ones((16, 64, 64, 64), cupy.float32), idx, 2)
+    stream.synchronize()
+    assert bool((y == 4096).all())
+    assert bool((grad > 0).all())
+    assert float(unpooled.sum()) == 16 * 64 * 64 * 64
+
+
+@needs_real_gpu
+def test_torch_cuda_tensors_give_numba_arrays():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch has no CUDA")
+    x = torch.randn(2, 3, 8, 8, device="cuda")
+    y = npl.max_pool2d(x, 2)
+    assert getattr(y, "__cuda_ndarray__", False)
+    expected = torch.nn.functional.max_pool2d(x, 2)
+    assert torch.equal(torch.as_tensor(y, device="cuda"), expected)
+
+
+# --- run as a script: compile every kernel variant to PTX ---------------------------------
+
+
+CC = (7, 5)  # the oldest compute capability CUDA 13 still targets
+
+
+def _compile_every_kernel():
+    """Exit 0 when every kernel variant compiles to PTX, 77 when it cannot be tried
+    (no NVVM, or numba's built-in CUDA target)."""
+    from numba import cuda as real_cuda
+    from numba import from_dtype, types
+
+    from numbapool import _cuda
+
+    if getattr(real_cuda, "implementation", "") == "Built-in":
+        print("numba's built-in CUDA target cannot compile min(); the GPU backend needs "
+              "numba-cuda")
+        sys.exit(77)
+    try:
+        real_cuda.compile_ptx(lambda a: None, (types.float32[::1],), cc=CC)
+    except Exception as error:
+        print(f"{type(error).__name__}: {error}")
+        sys.exit(77)
+    # no GPU: the kernels' device functions compile for a stand-in compute capability
+    import numba.cuda.dispatcher as dispatcher
+
+    class Device:
+        compute_capability = CC
+
+    dispatcher.get_current_device = Device
+    _cuda._numba_cuda = lambda: real_cuda
+    _cuda.cuda = real_cuda
+
+    def array(dtype, ndim=5):
+        return types.Array(from_dtype(np.dtype(dtype)), ndim, "A")
+
+    def scalar(dtype):
+        return from_dtype(np.dtype(dtype))
+
+    geometry = types.UniTuple(types.int64, 6)
+    compute = {"float16": "float32"}
+    stored = {"float16": "uint16"}
+    floats = [("float32", "plain"), ("float16", "half"), ("float64", "plain")]
+    cases = []
+    for kind in ("fixed", "adaptive", "fractional", "fractional_half"):
+        for cl in (False, True):
+            loads = floats + [("int8", "plain"), ("uint64", "plain")]
+            if not kind.startswith("fractional"):
+                loads += [("float64", "plain_negabs"), ("float16", "half_abs")]
+            for dt, load in loads:
+                samples = (array("float32" if kind.endswith("half") else "float64", 3)
+                           if kind.startswith("fractional") else array(stored.get(dt, dt)))
+                cases.append((_cuda.max_kernel(kind, cl, load, dt != "int8"),
+                              (array(stored.get(dt, dt)), array(dt), array("int64"),
+                               geometry, geometry, geometry, samples,
+                               scalar(compute.get(dt, dt)))))
+    sum_args = (geometry,) * 3
+    for cl, lanes in ((False, 256), (False, 32), (True, 8)):
+        for dt, load in floats + [("int32", "plain")]:
+            c = compute.get(dt, dt)
+            cases.append((_cuda.block_max_kernel("adaptive", cl, load, dt != "int32",
+                                                 lanes, c),
+                          (array(stored.get(dt, dt)), array(dt), array("int64"), *sum_args,
+                           scalar(c))))
+            if dt != "int32":
+                for mode in ("avg", "lp", "absmax"):
+                    cases.append((_cuda.block_sum_kernel("adaptive", cl, load, mode, lanes, c),
+                                  (array(stored.get(dt, dt)), array(dt), *sum_args,
+                                   scalar(c), types.boolean, types.int64, scalar(c))))
+    for kind in ("fixed", "adaptive"):
+        for cl in (False, True):
+            for dt, load in floats:
+                c, s = compute.get(dt, dt), stored.get(dt, dt)
+                for mode in ("avg", "lp", "absmax", "absmin"):
+                    cases.append((_cuda.sum_kernel(kind, cl, load, mode),
+                                  (array(s), array(dt), *sum_args, scalar(c), types.boolean,
+                                   types.int64, scalar(c))))
+                for mode in ("avg", "lp"):
+                    cases.append((_cuda.sum_backward_kernel(kind, cl, load, mode),
+                                  (array(s), array(s), array(s), array(dt), *sum_args,
+                                   scalar(c), types.boolean, types.int64, scalar(c))))
+                for signed in (False, True):
+                    for index in ("int64", "uint32"):
+                        cases.append((_cuda.max_backward_kernel(kind, cl, load, signed),
+                                      (array(s), array(index), array(s), array(dt),
+                                       *sum_args, scalar(c))))
+    for cl in (False, True):
+        for dt, index in (("uint16", "int64"), ("float64", "int32"), ("int8", "uint8"),
+                          ("uint64", "int64")):
+            cases.append((_cuda.unpool_kernel(cl), (array(dt), array(index), array(dt))))
+            cases.append((_cuda.unpool_backward_kernel(cl),
+                          (array(dt), array(index), array(dt))))
+        for dt, load in floats:
+            c = compute.get(dt, dt)
+            for index in ("int64", "int16", "uint64"):
+                cases.append((_cuda.plane_scatter_kernel(cl, load),
+                              (array(stored.get(dt, dt)), array(index), array(c), scalar(c))))
+        cases.append((_cuda.copy_kernel(cl), (array("float32"), array("float16"))))
+        cases.append((_cuda.copy_kernel(cl), (array("int64"), array("int64"))))
+    for dt in ("int64", "int32", "uint64", "uint8", "int8"):
+        cases.append((_cuda.range_kernel(dt), (array(dt), array(dt), array(dt, 1),
+                                               array(dt, 1), scalar(dt), scalar(dt))))
+    failures = 0
+    for kernel, signature in cases:
+        try:
+            real_cuda.compile_ptx(kernel.py_func, signature, cc=CC)
+        except Exception as error:
+            failures += 1
+            print(f"FAILED {kernel.py_func.__qualname__}{signature}: "
+                  f"{type(error).__name__}: {str(error)[:2000]}")
+    print(f"{len(cases)} kernel variants, {failures} failed")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--ptx"]:
+    _compile_every_kernel()
