@@ -412,30 +412,28 @@ def max_backward_kernel(window_kind, channels_last, load_kind, parallel):
 
 
 @functools.cache
-def plane_scatter_kernel(load_kind):
-    """Max-type gradient when the windows are unknown (fractional pooling without its
-    samples): one thread per (n, c) plane adds the outputs in increasing order, which
-    sums exactly what the gather would, in the same order.
+def plane_scatter_kernel(load_kind, parallel):
+    """Max-type gradient, one thread per (n, c) plane adding the outputs in increasing
+    order: exactly the gather's sums in the same order. Used when the windows are unknown
+    (fractional pooling without its samples) and where every window holds its winner
+    (no dilation), so each output is visited once instead of once per window row.
 
-    ``kernel(grad_out, idx, grad_in, zero)``.
+    ``kernel(grad_out, idx, grad_in, zero)`` on (N, C, plane) arrays; indices outside
+    the plane pass nothing.
     """
     load = LOADS[load_kind]
 
-    @compiled(parallel=True)
+    @compiled(parallel=parallel)
     def kernel(grad_out, idx, grad_in, zero):
-        n_batch, channels = grad_in.shape[0], grad_in.shape[1]
-        height, width = grad_in.shape[3], grad_in.shape[4]
-        out_d, out_h, out_w = grad_out.shape[2], grad_out.shape[3], grad_out.shape[4]
+        n_batch, channels, length = grad_in.shape
         for plane in prange(n_batch * channels):
-            n = plane // channels
-            c = plane % channels
-            grad_in[n, c] = zero
-            for od in range(out_d):
-                for oh in range(out_h):
-                    for ow in range(out_w):
-                        at = idx[n, c, od, oh, ow]
-                        grad_in[n, c, at // (height * width), (at // width) % height,
-                                at % width] += load(grad_out[n, c, od, oh, ow])
+            _, _, n, c = split_row(plane, 1, n_batch, channels)
+            for i in range(length):
+                grad_in[n, c, i] = zero
+            for o in range(grad_out.shape[2]):
+                at = idx[n, c, o]
+                if 0 <= at < length:
+                    grad_in[n, c, at] += load(grad_out[n, c, o])
 
     return kernel
 
@@ -686,6 +684,12 @@ def sum_backward(grad5, x5, out5, geometry, window_kind, mode, channels_last,
     return _finished(grad_in, x5.dtype)
 
 
+def _windows_hold_winners(window_kind, geometry):
+    """Whether every output's index lies in its own window: always for adaptive windows,
+    and for fixed windows without dilation (with dilation a window can miss the input)."""
+    return window_kind == "adaptive" or all(g[5] == 1 for g in geometry)
+
+
 def max_backward(grad5, idx5, x5, geometry, window_kind, channels_last):
     """Gradient of max-type pooling from the forward's indices.
 
@@ -695,8 +699,12 @@ def max_backward(grad5, idx5, x5, geometry, window_kind, channels_last):
     if grad_in.size:
         grad_read, load_kind = _readable(grad5)
         zero = compute.type(0)
-        if window_kind is None:
-            plane_scatter_kernel(load_kind)(grad_read, idx5, grad_in, zero)
+        if window_kind is None or (
+                not channels_last and _windows_hold_winners(window_kind, geometry)
+                and grad_in.shape[0] * grad_in.shape[1] >= 4 * get_num_threads()):
+            # (N, C, plane) views: each plane of grad_in is one run in memory
+            flat = [a.reshape(a.shape[0], a.shape[1], -1) for a in (grad_read, idx5, grad_in)]
+            plane_scatter_kernel(load_kind, _parallel(grad5, grad_in))(*flat, zero)
         else:
             kind, per_dim = _windows_for(window_kind, geometry)
             kernel = max_backward_kernel(kind, channels_last, load_kind,
