@@ -32,6 +32,12 @@ def assert_exact(got, expected):
     np.testing.assert_array_equal(got, expected)
 
 
+def assert_exact_pair(got, expected):
+    """Max-type results: (values, indices) equal to the expected pair."""
+    assert_exact(got[0], expected[0])
+    assert_exact(got[1], expected[1])
+
+
 def assert_close(got, expected, dtype):
     got, expected = np.asarray(got), np.asarray(expected)
     assert got.shape == expected.shape

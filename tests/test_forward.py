@@ -14,6 +14,7 @@ from oracles import (
     INTS,
     assert_close,
     assert_exact,
+    assert_exact_pair,
     is_channels_last_memory,
     layouts,
     make_input,
@@ -77,13 +78,11 @@ def test_max_pool_grid(nd, config, dtype):
     if torch is not None:
         torch_result = torch_call(f"max_pool{nd}d", x, kernel, stride, padding, dilation,
                                   ceil_mode, return_indices=True)
-        assert_exact(torch_result[0], expected[0])
-        assert_exact(torch_result[1], expected[1])
+        assert_exact_pair(torch_result, expected)
     fn = getattr(npl, f"max_pool{nd}d")
 
     def check(out, idx):
-        assert_exact(out, expected[0])
-        assert_exact(idx, expected[1])
+        assert_exact_pair((out, idx), expected)
 
     every_layout(x, lambda a, **kw: fn(a, kernel, stride, padding, dilation, ceil_mode, True,
                                        **kw), check)
@@ -103,21 +102,18 @@ def test_max_pool_without_indices_returns_array():
 def test_max_type_ops_every_dtype(dtype):
     rng = np.random.default_rng(7)
     x = make_input(rng, (2, 3, 6, 7), dtype)
-    expected = ref.max_pool(x, (3, 2), (2, 2), (1, 1), (1, 1), True)
-    assert_exact(npl.max_pool2d(x, (3, 2), 2, 1, 1, True, True)[0], expected[0])
-    assert_exact(npl.max_pool2d(x, (3, 2), 2, 1, 1, True, True)[1], expected[1])
-    out, idx = npl.adaptive_max_pool2d(x, (4, 5), return_indices=True)
-    expected = ref.adaptive_max_pool(x, (4, 5))
-    assert_exact(out, expected[0])
-    assert_exact(idx, expected[1])
-    samples = rng.random((2, 3, 2))
-    float_type = np.float64 if np.dtype(dtype) in (np.float64,) or np.dtype(dtype).kind in "iu" \
-        else np.float32
+    assert_exact_pair(npl.max_pool2d(x, (3, 2), 2, 1, 1, True, True),
+                      ref.max_pool(x, (3, 2), (2, 2), (1, 1), (1, 1), True))
+    assert_exact_pair(npl.adaptive_max_pool2d(x, (4, 5), return_indices=True),
+                      ref.adaptive_max_pool(x, (4, 5)))
+    # windows are placed in the input's float type (float64 samples for integer inputs)
+    sample_type = np.float16 if dtype == np.float16 else np.float64
+    samples = np.minimum(rng.random((2, 3, 2)).astype(sample_type), sample_type(0.999))
     out, idx = npl.fractional_max_pool2d(x, 2, (4, 5), return_indices=True,
                                          random_samples=samples)
-    expected = ref.fractional_max_pool(x.astype(np.float64) if np.dtype(dtype).kind in "iu"
-                                       else x.astype(float_type), (2, 2), (4, 5), samples)
-    np.testing.assert_array_equal(idx, expected[1])
+    placed_as = x.astype(np.float64) if np.dtype(dtype).kind in "iu" else x
+    np.testing.assert_array_equal(idx, ref.fractional_max_pool(placed_as, (2, 2), (4, 5),
+                                                               samples)[1])
     assert_exact(out, x.reshape(2, 3, -1)[np.arange(2)[:, None, None], np.arange(3)[None, :, None],
                                         idx.reshape(2, 3, -1)].reshape(out.shape))
     out, idx = npl.max_pool2d(x, 2, return_indices=True)
@@ -134,9 +130,7 @@ def test_max_pool_dtypes_match_torch(dtype):
         expected = torch_call("max_pool2d", x, 3, 2, 1, return_indices=True)
     except RuntimeError as error:  # not every integer dtype has a torch CPU kernel
         pytest.skip(f"torch has no kernel: {error}")
-    got = npl.max_pool2d(x, 3, 2, 1, return_indices=True)
-    assert_exact(got[0], expected[0])
-    assert_exact(got[1], expected[1])
+    assert_exact_pair(npl.max_pool2d(x, 3, 2, 1, return_indices=True), expected)
 
 
 # --- average pooling --------------------------------------------------------------------
@@ -203,16 +197,14 @@ def test_adaptive_grid(nd, which, dtype):
     if torch is not None:
         assert_close(torch_call(f"adaptive_avg_pool{nd}d", x, size), avg_expected, dtype)
         torch_max = torch_call(f"adaptive_max_pool{nd}d", x, size, return_indices=True)
-        assert_exact(torch_max[0], max_expected[0])
-        assert_exact(torch_max[1], max_expected[1])
+        assert_exact_pair(torch_max, max_expected)
     avg = getattr(npl, f"adaptive_avg_pool{nd}d")
     every_layout(x, lambda a, **kw: avg(a, size, **kw),
                  lambda y: assert_close(y, avg_expected, dtype))
     amax = getattr(npl, f"adaptive_max_pool{nd}d")
 
     def check(out, idx):
-        assert_exact(out, max_expected[0])
-        assert_exact(idx, max_expected[1])
+        assert_exact_pair((out, idx), max_expected)
 
     every_layout(x, lambda a, **kw: amax(a, size, True, **kw), check)
     every_layout(x, lambda a, **kw: amax(a, size, **kw),
@@ -273,13 +265,11 @@ def test_fractional_max_pool(nd, dtype, kernel, output):
     if torch is not None:
         torch_result = torch_call(f"fractional_max_pool{nd}d", x, kernel, output_size=output,
                                   return_indices=True, _random_samples=torch.from_numpy(samples))
-        assert_exact(torch_result[0], expected[0])
-        assert_exact(torch_result[1], expected[1])
+        assert_exact_pair(torch_result, expected)
     fn = getattr(npl, f"fractional_max_pool{nd}d")
 
     def check(out, idx):
-        assert_exact(out, expected[0])
-        assert_exact(idx, expected[1])
+        assert_exact_pair((out, idx), expected)
 
     for label, (array,), kwargs, back in layouts(x):
         check(*(back(r) for r in fn(array, kernel, output, return_indices=True,
@@ -405,13 +395,11 @@ def test_hypothesis_fixed_windows(case):
     expected = ref.max_pool(x, kernel, stride, padding, dilation, ceil_mode)
     out, idx = getattr(npl, f"max_pool{nd}d")(array, kernel, stride, padding, dilation,
                                               ceil_mode, True, **kwargs)
-    assert_exact(back(out), expected[0])
-    assert_exact(back(idx), expected[1])
+    assert_exact_pair((back(out), back(idx)), expected)
     if torch is not None:
         torch_out, torch_idx = torch_call(f"max_pool{nd}d", x, kernel, stride, padding,
                                           dilation, ceil_mode, return_indices=True)
-        assert_exact(back(out), torch_out)
-        assert_exact(back(idx), torch_idx)
+        assert_exact_pair((back(out), back(idx)), (torch_out, torch_idx))
     if nd == 3 and any(k > s for k, s in zip(kernel, x.shape[2:])):
         return
     count_include_pad = bool(seed % 2)
@@ -438,13 +426,11 @@ def test_hypothesis_adaptive(nd, data):
     out, idx = getattr(npl, f"adaptive_max_pool{nd}d")(array, outs, True, **kwargs)
     assert_close(avg, ref.adaptive_avg_pool(x, outs), dtype)
     expected = ref.adaptive_max_pool(x, outs)
-    assert_exact(back(out), expected[0])
-    assert_exact(back(idx), expected[1])
+    assert_exact_pair((back(out), back(idx)), expected)
     if torch is not None:
         assert_close(avg, torch_call(f"adaptive_avg_pool{nd}d", x, outs), dtype)
         torch_out, torch_idx = torch_call(f"adaptive_max_pool{nd}d", x, outs, True)
-        assert_exact(back(out), torch_out)
-        assert_exact(back(idx), torch_idx)
+        assert_exact_pair((back(out), back(idx)), (torch_out, torch_idx))
 
 
 def test_serial_kernels_match_parallel_kernels(monkeypatch):
