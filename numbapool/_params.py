@@ -1,8 +1,8 @@
 """Argument checking and normalisation: every error numbapool raises comes from here.
 
-The functions turn user arguments into plain hashable tuples. A spatial dimension's
-geometry is ``(size, out, kernel, stride, pad, dilation)`` (see ``_windows``); the
-kernels trust these tuples completely.
+The functions turn user arguments into plain hashable tuples; an op's spatial
+dimensions become ``_windows.Geometry`` tuples, which the kernels trust completely.
+Element types are checked by ``_elements.element``.
 """
 
 import functools
@@ -10,6 +10,8 @@ import math
 import numbers
 
 import numpy as np
+
+from numbapool._windows import Geometry
 
 
 def memoised(validator):
@@ -29,24 +31,12 @@ def memoised(validator):
 
     return validate
 
-FLOAT_DTYPES = frozenset(np.dtype(t) for t in (np.float16, np.float32, np.float64))
-INT_DTYPES = frozenset(
-    np.dtype(t)
-    for t in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64)
-)
+
 DATA_FORMATS = ("channels_first", "channels_last")
 
 
 def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-
-
-def check_dtype(dtype, op, integers_allowed):
-    dtype = np.dtype(dtype)
-    if dtype in FLOAT_DTYPES or (integers_allowed and dtype in INT_DTYPES):
-        return dtype
-    allowed = "float16, float32, float64" + (" or an integer dtype" if integers_allowed else "")
-    raise TypeError(f"{op} does not support dtype {dtype}; expected {allowed}")
 
 
 def check_data_format(data_format):
@@ -125,7 +115,7 @@ def fixed_geometry(sizes, kernel_size, stride, padding, dilation, ceil_mode):
         raise ValueError(
             f"Output size is too small: input spatial size {sizes} gives output size {outs}"
         )
-    return tuple(zip(sizes, outs, kernel, strides, pads, dilations))
+    return tuple(Geometry(*dim) for dim in zip(sizes, outs, kernel, strides, pads, dilations))
 
 
 def avg_divisor_override(divisor_override):
@@ -156,7 +146,7 @@ def adaptive_geometry(sizes, output_size):
     outs = tuple(size if out is None else out for size, out in zip(sizes, outs))
     if any(o < 0 for o in outs):
         raise ValueError(f"output_size must be >= 0, got {output_size!r}")
-    return tuple((size, out, 0, 0, 0, 0) for size, out in zip(sizes, outs))
+    return tuple(Geometry(size, out, 0, 0, 0, 0) for size, out in zip(sizes, outs))
 
 
 @memoised
@@ -190,7 +180,7 @@ def fractional_geometry(sizes, kernel_size, output_size, output_ratio):
                 f"fractional max pooling: output_size {outs} with kernel_size {kernel} is too "
                 f"large for input size {sizes}"
             )
-    return tuple((size, out, k, 0, 0, 0) for size, out, k in zip(sizes, outs, kernel))
+    return tuple(Geometry(size, out, k, 0, 0, 0) for size, out, k in zip(sizes, outs, kernel))
 
 
 @memoised
@@ -223,4 +213,4 @@ def unpool_geometry(sizes, kernel_size, stride, padding, output_size):
                 )
     if any(o < 0 for o in outs):
         raise ValueError(f"max_unpool output size {outs} is negative for input size {sizes}")
-    return tuple(zip(sizes, outs, kernel, strides, pads, (1,) * nd))
+    return tuple(Geometry(*dim) for dim in zip(sizes, outs, kernel, strides, pads, (1,) * nd))

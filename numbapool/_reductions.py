@@ -1,218 +1,194 @@
-"""Pieces every backend's kernels share, compiled for the CPU and for CUDA from this source.
+"""What a pooling window computes, and its gradient: max, max |x|, min |x|, mean, p-norm.
 
-The window table, element loaders (float16 arrives as its bits), the avg divisor, and the
-per-mode pieces of sum-type reductions and their gradients. All are ``register_jitable``
-or build ``register_jitable`` functions, so ``@njit`` and ``numba.cuda.jit`` kernels both
-call them.
+A ``Reduction`` is a description plus jitable parts, built for the CPU and for CUDA from
+this source (``parts(inline)``). Kernels walk a window's taps and call the parts:
+
+- ``prepare(value, norm)``: an element (already loaded in the compute type) as the
+  reduction sees it: x, |x|, -|x| or |x|**p;
+- *selecting* reductions (max-type) keep one element: ``takes_over`` is the scan rule
+  (SPEC: ties keep the first maximum, a NaN always takes over), ``merged_wins`` the same
+  rule made order-free for merging partial maxima by their indices;
+- *summing* reductions add: ``add(acc, value)``;
+- ``finish(acc, count, padded_count, options)``: the output from the accumulator;
+- the gradient of input x is ``factor(x, norm) * sum over covering outputs o of
+  term(grad[o], out[o], count(o), padded_count(o), options)`` for summing reductions, and
+  the sum of grad[o] over the outputs whose index is x for selecting ones (times
+  ``factor`` when ``scaled``).
+
+``Options`` carries the per-call scalars: ``count_include_pad``, ``divisor_override`` (0:
+none) and the LP ``norm`` p in the compute type.
 """
 
+import functools
 import math
+from collections import namedtuple
 
-import numpy as np
 from numba.extending import register_jitable
 
-from numbapool import _windows
+from numbapool._windows import cast_like
 
-WINDOWS = {
-    "fixed": (_windows.fixed_window, _windows.fixed_cover),
-    "adaptive": (_windows.adaptive_window, _windows.adaptive_cover),
-    "fractional": (_windows.fractional_window, _windows.fractional_cover),
-    "fractional_half": (_windows.fractional_half_window, _windows.fractional_half_cover),
-    "table": (_windows.table_window, _windows.table_cover),
-}
+Options = namedtuple("Options", "count_include_pad divisor_override norm")
 
+Parts = namedtuple("Parts", "prepare add finish term factor")
 
-@register_jitable
-def load_plain(value):
-    return value
+NO_INDEX = -1
+"""The index of a partial maximum that has seen no element."""
 
 
 @register_jitable
-def load_half_bits(bits):
-    """An IEEE half, given as its uint16 bits, as a float32 (exact)."""
-    bits = np.int64(bits)
-    exponent = (bits >> 10) & 0x1F
-    mantissa = bits & 0x3FF
-    if exponent == 0:
-        magnitude = math.ldexp(float(mantissa), -24)
-    elif exponent == 31:
-        magnitude = math.inf if mantissa == 0 else math.nan
-    else:
-        magnitude = math.ldexp(float(mantissa + 1024), int(exponent - 25))
-    if bits >> 15:
-        magnitude = -magnitude
-    return np.float32(magnitude)
-
-
-def _magnitude_loader(read, negate):
-    """``|read(v)|`` or ``-|read(v)|``: max pooling over it finds LP's +-inf winners."""
-
-    @register_jitable
-    def load(value):
-        magnitude = abs(read(value))
-        return -magnitude if negate else magnitude
-
-    return load
-
-
-# element loaders, by name: plain values, float16 bits, and +-|x| of either
-LOADS = {"plain": load_plain, "half": load_half_bits}
-for _name, _read in list(LOADS.items()):
-    LOADS[_name + "_abs"] = _magnitude_loader(_read, False)
-    LOADS[_name + "_negabs"] = _magnitude_loader(_read, True)
-
-
-def compute_dtype(dtype):
-    """The dtype kernels compute and accumulate in: float16 is read as its bits and
-    computed in float32 (Numba has no float16 arithmetic on the CPU)."""
-    return np.dtype(np.float32) if dtype == np.float16 else np.dtype(dtype)
-
-
-def lowest(dtype):
-    """Where a running maximum starts: -inf, or an integer dtype's smallest value."""
-    if dtype.kind == "f":
-        return dtype.type(-np.inf)
-    return dtype.type(np.iinfo(dtype).min)
+def takes_over(value, best):
+    """The max scan rule: ties keep the first maximum, a NaN takes over (the last NaN)."""
+    return value > best or value != value
 
 
 @register_jitable
-def split_row(row, second, third, fourth):
-    """The (a, b, c, d) position of flat index ``row`` over a grid (*, second, third, fourth).
-
-    Kernels call this once per row; dims of size 1 (pooled away, or added for 1d and 2d)
-    skip their integer divisions, which cost more than a short row's work.
-    """
-    row = np.int64(row)  # a parallel loop's index may be unsigned: keep integer arithmetic
-    d = 0
-    if fourth != 1:
-        d = row % fourth
-        row //= fourth
-    c = 0
-    if third != 1:
-        c = row % third
-        row //= third
-    if second == 1:
-        return row, 0, c, d
-    return row // second, row % second, c, d
-
-
-# How a sum-type window is reduced and finished:
-#   "avg"    sum(x) / divisor
-#   "lp"     sum(|x| ** p) ** (1 / p)
-#   "absmax" max(|x|)     (LP with p = +inf)
-#   "absmin" min(|x|)     (LP with p = -inf)
-SUM_MODES = ("avg", "lp", "absmax", "absmin")
+def merged_wins(value, at, best, best_at):
+    """Whether the partial maximum (value, at) of one set of taps replaces (best, best_at)
+    of another: ``takes_over`` made order-free by comparing indices, which grow in scan
+    order. ``at == NO_INDEX``: that set had no taps."""
+    if at < 0:
+        return False
+    if best_at < 0:
+        return True
+    if value != value:
+        return best == best or at > best_at
+    return value > best or (value == best and at < best_at)
 
 
 @register_jitable
-def avg_divisor(count, padded_count, count_include_pad, divisor_override):
-    if divisor_override != 0:
-        return divisor_override
-    if count_include_pad:
+def avg_divisor(count, padded_count, options):
+    if options.divisor_override != 0:
+        return options.divisor_override
+    if options.count_include_pad:
         return padded_count
     return count
 
 
-def sum_parts(mode, load, inline="always"):
-    """Compile-time pieces of a sum-type reduction: ``(initial, transform, combine, finish)``.
-
-    By default they are inlined into the kernel's IR, so the CPU kernel's fastmath flags
-    (reassociation, which lets a reduction vectorise) apply to them; numba-cuda cannot
-    compile IR-inlined overloads, so the CUDA backend asks for ``inline="never"``.
-
-    A window reduces to ``finish(combine(...combine(initial, transform(x0))...))``;
-    ``combine`` also merges two partial results (sums, or +-inf LP's extremes).
-    """
-
-    @register_jitable(inline=inline)
-    def initial(zero):
-        return _windows.cast_like(np.inf, zero) if mode == "absmin" else zero
-
-    if mode in ("avg", "lp"):
-
-        @register_jitable(inline=inline)
-        def combine(acc, value):
-            return acc + value
-
-    elif mode == "absmax":
-
-        @register_jitable(inline=inline)
-        def combine(acc, value):
-            return value if (value > acc or value != value) else acc
-
-    else:
-
-        @register_jitable(inline=inline)
-        def combine(acc, value):
-            return value if (value < acc or value != value) else acc
-
-    if mode == "avg":
-
-        @register_jitable(inline=inline)
-        def transform(v, p):
-            return load(v)
-
-        @register_jitable(inline=inline)
-        def finish(acc, count, padded_count, count_include_pad, divisor_override, p):
-            divisor = avg_divisor(count, padded_count, count_include_pad, divisor_override)
-            return acc / _windows.cast_like(divisor, acc)
-
-    elif mode == "lp":
-
-        @register_jitable(inline=inline)
-        def transform(v, p):
-            return abs(load(v)) ** p
-
-        @register_jitable(inline=inline)
-        def finish(acc, count, padded_count, count_include_pad, divisor_override, p):
-            return acc ** (_windows.cast_like(1, acc) / p)
-
-    else:
-
-        @register_jitable(inline=inline)
-        def transform(v, p):
-            return abs(load(v))
-
-        @register_jitable(inline=inline)
-        def finish(acc, count, padded_count, count_include_pad, divisor_override, p):
-            return acc
-
-    return initial, transform, combine, finish
+@register_jitable
+def sign_of(value):
+    """sign(x), with sign(0) = 0 and sign(NaN) = NaN."""
+    if value > 0:
+        return cast_like(1, value)
+    if value < 0:
+        return cast_like(-1, value)
+    return value
 
 
-def gradient_parts(mode, inline="always"):
-    """Compile-time pieces of a sum-type gradient: ``(contribution, factor)``, inlined.
+class Reduction:
+    """One reduction: its name, its kind and its jitable parts (module docstring)."""
 
-    grad_in = factor(x) * sum over covering o of contribution(grad_out[o], o):
-    avg: grad_out / divisor and 1; LP: grad_out * out ** (1 - p) (0 where the window
-    sum is 0) and sign(x) * |x| ** (p - 1) (0 at x = 0).
-    """
-    if mode == "avg":
+    def __init__(self, name, *, selects, finishes, scaled, needs_output, build):
+        self.name = name
+        self.selects = selects          # keeps one element (max-type, has indices)
+        self.finishes = finishes        # finish() changes the accumulator
+        self.scaled = scaled            # the gradient is multiplied by factor(x)
+        self.needs_output = needs_output  # the gradient reads the forward's output
+        self._build = build
 
-        @register_jitable(inline=inline)
-        def contribution(grad, out_value, count, padded_count, count_include_pad,
-                         divisor_override, p):
-            divisor = avg_divisor(count, padded_count, count_include_pad, divisor_override)
-            return grad / _windows.cast_like(divisor, grad)
+    def initial(self, element):
+        """Where the accumulator starts: the lowest value (selecting) or zero."""
+        return element.lowest if self.selects else element.compute.type(0)
 
-        @register_jitable(inline=inline)
-        def factor(x_value, p):
-            return _windows.cast_like(1, p)
+    @functools.cache
+    def parts(self, inline):
+        """The jitable parts; ``inline="always"`` inlines them into the kernel's IR (the
+        CPU, where a summing kernel's fastmath flags must reach them), ``"never"`` keeps
+        them calls (numba-cuda cannot compile IR-inlined overloads)."""
+        return self._build(register_jitable(inline=inline))
 
-        return contribution, factor
+    def __repr__(self):
+        return f"Reduction({self.name})"
 
-    @register_jitable(inline=inline)
-    def contribution(grad, out_value, count, padded_count, count_include_pad,
-                     divisor_override, p):
-        if out_value == 0:
-            return _windows.cast_like(0, p)
-        return grad * out_value ** (_windows.cast_like(1, p) - p)
 
-    @register_jitable(inline=inline)
-    def factor(x_value, p):
-        if x_value == 0:
-            return _windows.cast_like(0, p)
-        magnitude = abs(x_value) ** (p - _windows.cast_like(1, p))
-        return magnitude if x_value > 0 else -magnitude
+def _selecting(negate, magnitude):
+    """Max of x, of |x| (LP p = inf), or min of |x| as -max(-|x|) (LP p = -inf)."""
 
-    return contribution, factor
+    def build(jitable):
+        @jitable
+        def prepare(value, norm):
+            if magnitude:
+                return -abs(value) if negate else abs(value)
+            return value
+
+        @jitable
+        def finish(acc, count, padded_count, options):
+            return -acc if negate else acc
+
+        @jitable
+        def factor(x, norm):
+            return sign_of(x)
+
+        return Parts(prepare, None, finish, None, factor)
+
+    return build
+
+
+def _mean(jitable):
+    @jitable
+    def prepare(value, norm):
+        return value
+
+    @jitable
+    def add(acc, value):
+        return acc + value
+
+    @jitable
+    def finish(acc, count, padded_count, options):
+        return acc / cast_like(avg_divisor(count, padded_count, options), acc)
+
+    @jitable
+    def term(grad, out, count, padded_count, options):
+        return grad / cast_like(avg_divisor(count, padded_count, options), grad)
+
+    return Parts(prepare, add, finish, term, None)
+
+
+def _p_norm(jitable):
+    @jitable
+    def prepare(value, norm):
+        return abs(value) ** norm
+
+    @jitable
+    def add(acc, value):
+        return acc + value
+
+    @jitable
+    def finish(acc, count, padded_count, options):
+        return acc ** (cast_like(1, acc) / options.norm)
+
+    @jitable
+    def term(grad, out, count, padded_count, options):
+        # d out / d window sum = out ** (1 - p) / p, and d sum / d x = p |x| ** (p - 1)
+        if out == 0:
+            return cast_like(0, options.norm)
+        return grad * out ** (cast_like(1, options.norm) - options.norm)
+
+    @jitable
+    def factor(x, norm):
+        if x == 0:
+            return cast_like(0, norm)
+        magnitude = abs(x) ** (norm - cast_like(1, norm))
+        return magnitude if x > 0 else -magnitude
+
+    return Parts(prepare, add, finish, term, factor)
+
+
+MAX = Reduction("max", selects=True, finishes=False, scaled=False, needs_output=False,
+                build=_selecting(False, False))
+ABS_MAX = Reduction("abs_max", selects=True, finishes=False, scaled=True, needs_output=False,
+                    build=_selecting(False, True))
+ABS_MIN = Reduction("abs_min", selects=True, finishes=True, scaled=True, needs_output=False,
+                    build=_selecting(True, True))
+MEAN = Reduction("mean", selects=False, finishes=True, scaled=False, needs_output=False,
+                 build=_mean)
+P_NORM = Reduction("p_norm", selects=False, finishes=True, scaled=True, needs_output=True,
+                   build=_p_norm)
+
+
+def lp(norm):
+    """The reduction of LP pooling with p = ``norm``: the p-norm, max |x| or min |x|."""
+    if norm == math.inf:
+        return ABS_MAX
+    if norm == -math.inf:
+        return ABS_MIN
+    return P_NORM

@@ -1,26 +1,44 @@
 """Where every pooling window starts and ends: the one place these formulas live.
 
-Each function is ``register_jitable``, so the CPU kernels (``@njit``) and the CUDA
+Every function here is ``register_jitable``, so the CPU kernels (``@njit``) and the CUDA
 kernels (``numba.cuda.jit``) compile the same source. All index arithmetic is int64.
 
-A spatial dimension is described by a geometry tuple of six ints
-``(size, out, kernel, stride, pad, dilation)``; adaptive windows use only ``size`` and
-``out``, fractional windows ``size``, ``out`` and ``kernel``.
+One spatial dimension of an op is a ``Geometry``; the three of a canonical
+(N, C, D, H, W) view are a ``Dims``. Adaptive windows use only ``size`` and ``out``,
+fractional windows ``size``, ``out`` and ``kernel``.
 
-Window functions share one signature, ``window(geometry, o, sample)``, and return
-``(first, count, step, padded_count)``: the in-bounds taps of output ``o`` are
-``first + t * step`` for ``t < count``; ``padded_count`` is the window's length when
-padding counts (the ``count_include_pad`` divisor). ``sample`` is the fractional
-pooling random sample; the other kinds ignore it.
+A kind of window (``WindowKind``) is three functions:
 
-Cover functions, ``cover(geometry, i, sample)``, return the half-open range
-``[lo, hi)`` of outputs whose windows may contain input position ``i``; the gather
-backward walks that range in increasing order.
+- ``window(dim, o, sample) -> (first, count, step, padded_count)``: the in-bounds taps of
+  output ``o`` are ``first + t * step`` for ``t < count``; ``padded_count`` is the window's
+  length when padding counts (the ``count_include_pad`` divisor);
+- ``cover(dim, i, sample) -> (lo, hi)``: the half-open range of outputs whose windows may
+  hold input position ``i`` (the gather backward walks it in increasing order);
+- ``sample(samples, n, c, k)``: the random sample that places the windows of dim ``k`` in
+  plane (n, c); only fractional windows have one, the others return 0.0.
+
+``dim`` is a ``Geometry``, or for ``TABLE`` windows a table precomputed from one.
 """
 
+import functools
 import math
+from collections import namedtuple
 
 from numba.extending import overload, register_jitable
+
+Geometry = namedtuple("Geometry", "size out kernel stride pad dilation")
+"""One spatial dimension of an op: input size, output size and the window parameters."""
+
+Dims = namedtuple("Dims", "depth height width")
+"""The (D, H, W) dimensions of a canonical view: geometries or window tables."""
+
+TRIVIAL = Geometry(1, 1, 1, 1, 0, 1)
+"""A size-1 dimension that a 1d or 2d op adds to reach (D, H, W)."""
+
+
+WindowKind = namedtuple("WindowKind", "name window cover sample per_plane")
+"""A kind of window: its jitable ``window``, ``cover`` and ``sample`` functions, and
+whether its windows differ per (n, c) plane (fractional windows do)."""
 
 
 def cast_like(value, like):
@@ -39,124 +57,98 @@ def _cast_like_overload(value, like):
 
 
 @register_jitable
-def fixed_window(geometry, o, sample):
-    size, out, kernel, stride, pad, dilation = geometry
-    start = o * stride - pad
+def no_sample(samples, n, c, k):
+    return 0.0
+
+
+@register_jitable
+def plane_sample(samples, n, c, k):
+    return samples[n, c, k]
+
+
+@register_jitable
+def fixed_window(dim, o, sample):
+    start = o * dim.stride - dim.pad
     first = start
     if first < 0:
         # first tap at or after 0 (PyTorch reports it as the index even if the
         # window has no tap inside the input)
-        first += ((dilation - 1 - first) // dilation) * dilation
-    stop = min(start + (kernel - 1) * dilation + 1, size)
+        first += ((dim.dilation - 1 - first) // dim.dilation) * dim.dilation
+    stop = min(start + (dim.kernel - 1) * dim.dilation + 1, dim.size)
     count = 0
     if stop > first:
-        count = (stop - first + dilation - 1) // dilation
-    padded_count = min(start + kernel, size + pad) - start
-    return first, count, dilation, padded_count
+        count = (stop - first + dim.dilation - 1) // dim.dilation
+    padded_count = min(start + dim.kernel, dim.size + dim.pad) - start
+    return first, count, dim.dilation, padded_count
 
 
 @register_jitable
-def fixed_cover(geometry, i, sample):
-    size, out, kernel, stride, pad, dilation = geometry
-    lowest_start = i + pad - (kernel - 1) * dilation
+def fixed_cover(dim, i, sample):
+    lowest_start = i + dim.pad - (dim.kernel - 1) * dim.dilation
     lo = 0
     if lowest_start > 0:
-        lo = (lowest_start + stride - 1) // stride
-    hi = min((i + pad) // stride + 1, out)
+        lo = (lowest_start + dim.stride - 1) // dim.stride
+    hi = min((i + dim.pad) // dim.stride + 1, dim.out)
     return lo, hi
 
 
 @register_jitable
-def adaptive_window(geometry, o, sample):
-    size = geometry[0]
-    out = geometry[1]
-    start = (o * size) // out
-    stop = ((o + 1) * size + out - 1) // out
+def adaptive_window(dim, o, sample):
+    start = (o * dim.size) // dim.out
+    stop = ((o + 1) * dim.size + dim.out - 1) // dim.out
     return start, stop - start, 1, stop - start
 
 
 @register_jitable
-def adaptive_cover(geometry, i, sample):
-    size = geometry[0]
-    out = geometry[1]
-    return (i * out) // size, ((i + 1) * out + size - 1) // size
+def adaptive_cover(dim, i, sample):
+    return (i * dim.out) // dim.size, ((i + 1) * dim.out + dim.size - 1) // dim.size
 
 
-@register_jitable
-def exact(value):
-    return value
+FIXED = WindowKind("fixed", fixed_window, fixed_cover, no_sample, False)
+ADAPTIVE = WindowKind("adaptive", adaptive_window, adaptive_cover, no_sample, False)
 
 
-@register_jitable
-def to_half_precision(value):
-    """``value`` rounded to the nearest float16 (ties to even), kept in its own type.
-
-    A float32 operation on float16 operands followed by this rounding gives the
-    correctly rounded float16 result, which is how PyTorch's CPU kernel computes in half.
-    """
-    magnitude = abs(float(value))
-    if magnitude == 0.0 or magnitude != magnitude or magnitude == math.inf:
-        return value
-    if magnitude >= 65520.0:  # rounds past float16's largest finite value
-        return cast_like(math.copysign(math.inf, value), value)
-    exponent = math.frexp(magnitude)[1]
-    step = math.ldexp(1.0, max(exponent - 11, -24))  # float16's spacing at this magnitude
-    units = magnitude / step
-    whole = math.floor(units)
-    if units - whole > 0.5 or (units - whole == 0.5 and whole % 2 == 1):
-        whole += 1
-    return cast_like(math.copysign(whole * step, value), value)
-
-
-def _fractional(rounded):
-    """Fractional window and cover functions computing in the sample's float type,
-    each intermediate passed through ``rounded`` (float16 emulation or nothing)."""
+@functools.cache
+def fractional(rounded):
+    """Fractional windows placed with arithmetic in the sample's float type, each
+    intermediate passed through ``rounded`` (the element type's ``rounding``: exact, or
+    an emulation of float16 / bfloat16 arithmetic)."""
 
     @register_jitable
-    def window(geometry, o, sample):
-        size = geometry[0]
-        out = geometry[1]
-        kernel = geometry[2]
-        start = size - kernel
-        if o < out - 1:
+    def window(dim, o, sample):
+        start = dim.size - dim.kernel
+        if o < dim.out - 1:
             # float64 arithmetic on a float32 sample can round across an integer and
             # choose a different window than PyTorch, so stay in the sample's type
-            alpha = rounded(
-                rounded(cast_like(size - kernel, sample)) / rounded(cast_like(out - 1, sample))
-            )
+            alpha = rounded(rounded(cast_like(dim.size - dim.kernel, sample))
+                            / rounded(cast_like(dim.out - 1, sample)))
             shifted = rounded(rounded(cast_like(o, sample)) + sample)
             start = int(rounded(shifted * alpha)) - int(rounded(sample * alpha))
-        return start, kernel, 1, kernel
+        return start, dim.kernel, 1, dim.kernel
 
     @register_jitable
-    def cover(geometry, i, sample):
+    def cover(dim, i, sample):
         # window starts never decrease with o: binary-search the outputs whose start
         # lies in (i - kernel, i]
-        out = geometry[1]
-        kernel = geometry[2]
         lo = 0
-        hi = out
+        hi = dim.out
         while lo < hi:
             mid = (lo + hi) // 2
-            if window(geometry, mid, sample)[0] <= i - kernel:
+            if window(dim, mid, sample)[0] <= i - dim.kernel:
                 lo = mid + 1
             else:
                 hi = mid
         first = lo
-        hi = out
+        hi = dim.out
         while lo < hi:
             mid = (lo + hi) // 2
-            if window(geometry, mid, sample)[0] <= i:
+            if window(dim, mid, sample)[0] <= i:
                 lo = mid + 1
             else:
                 hi = mid
         return first, lo
 
-    return window, cover
-
-
-fractional_window, fractional_cover = _fractional(exact)
-fractional_half_window, fractional_half_cover = _fractional(to_half_precision)
+    return WindowKind("fractional", window, cover, plane_sample, True)
 
 
 # Precomputed windows. A table is an int64 array of 6 rows for one dimension: rows 0-3
@@ -174,3 +166,44 @@ def table_window(table, o, sample):
 def table_cover(table, i, sample):
     return table[4, i], table[5, i]
 
+
+TABLE = WindowKind("table", table_window, table_cover, no_sample, False)
+
+
+# Rounding of fractional window arithmetic to the element type's precision: a float32
+# operation on operands of lower precision followed by this rounding gives the correctly
+# rounded result of that precision, which is how PyTorch's CPU kernels compute in float16
+# and bfloat16.
+
+
+@register_jitable
+def exact(value):
+    return value
+
+
+def _rounding(significant_bits, lowest_exponent, overflow):
+    """Round to nearest (ties to even) with ``significant_bits`` of precision, spacing no
+    finer than 2**lowest_exponent (subnormals), and +-inf from ``overflow`` up."""
+
+    @register_jitable
+    def rounded(value):
+        magnitude = abs(float(value))
+        if magnitude == 0.0 or magnitude != magnitude or magnitude == math.inf:
+            return value
+        if magnitude >= overflow:
+            return cast_like(math.copysign(math.inf, value), value)
+        exponent = math.frexp(magnitude)[1]
+        step = math.ldexp(1.0, max(exponent - significant_bits, lowest_exponent))
+        units = magnitude / step
+        whole = math.floor(units)
+        if units - whole > 0.5 or (units - whole == 0.5 and whole % 2 == 1):
+            whole += 1
+        return cast_like(math.copysign(whole * step, value), value)
+
+    return rounded
+
+
+# float16: 11 significant bits, smallest subnormal 2**-24, 65520 rounds to inf
+to_half_precision = _rounding(11, -24, 65520.0)
+# bfloat16: 8 significant bits, smallest subnormal 2**-133, largest finite (2 - 2**-7) * 2**127
+to_bfloat16_precision = _rounding(8, -133, (2.0 - 2.0**-8) * 2.0**127)

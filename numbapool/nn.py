@@ -16,75 +16,75 @@ gradient with respect to that call's input::
     grad_x = pool.backward(grad_y)   # same shape as x
 
 Only the last forward call is remembered, so call ``backward`` before reusing the
-layer on another input.
+layer on another input. The classes are generated from the op table
+(``numbapool._ops.OPS``), like the functions of ``numbapool.functional``.
 """
-
-import collections.abc
-import itertools
 
 import numpy as np
 
-from . import functional as F
-
-__all__ = [
-    "MaxPool1d", "MaxPool2d", "MaxPool3d",
-    "AvgPool1d", "AvgPool2d", "AvgPool3d",
-    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
-    "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
-    "LPPool1d", "LPPool2d", "LPPool3d",
-    "FractionalMaxPool2d", "FractionalMaxPool3d",
-    "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
-]
+from numbapool import _elements, _ops
+from numbapool import functional as F
 
 _DATA_FORMATS = ("channels_first", "channels_last")
 
 
-def _ntuple(value, n):
-    """PyTorch's ``_single``/``_pair``/``_triple``: an iterable becomes a tuple,
-    a scalar is repeated ``n`` times."""
-    if isinstance(value, collections.abc.Iterable):
-        return tuple(value)
-    return tuple(itertools.repeat(value, n))
-
-
 class _Pool:
-    """Shared machinery: data_format, ``__call__``, ``__repr__`` and the
-    saved-forward bookkeeping behind ``backward``.
+    """What every layer shares: stored arguments, ``__call__``, ``__repr__``, and the
+    saved forward behind ``backward``. A generated subclass sets ``_op`` (its row of the
+    op table) and ``_nd``."""
 
-    Subclasses set ``_kind`` (functional name without the ``Nd`` suffix), ``_nd``
-    and ``_repr_fields`` and implement ``forward`` (calling ``_save``) and
-    ``_backward``.
-    """
-
-    _kind = ""
+    _op = None
     _nd = 0
-    _repr_fields = ()
 
-    def _init_format(self, data_format):
+    def _init(self, arguments, data_format):
         if data_format not in _DATA_FORMATS:
             raise ValueError(
                 f"data_format must be one of {_DATA_FORMATS}, got {data_format!r}"
             )
+        for param in self._op.constructor_params(self._nd):
+            value = arguments[param.name]
+            if param.store is not None:
+                value = param.store(value, arguments, self._nd)
+            setattr(self, param.name, value)
         self.data_format = data_format
         self._saved = None
 
-    @property
-    def _fn_name(self):
-        return f"{self._kind}{self._nd}d"
-
     def _function(self, suffix=""):
-        name = self._fn_name + suffix
-        fn = getattr(F, name, None)
-        if fn is None:
-            raise NotImplementedError(f"numbapool.functional.{name} is not available")
-        return fn
+        return getattr(F, self._op.function_name(self._nd) + suffix)
+
+    def _arguments(self, params, **given):
+        """The function's arguments from the layer's attributes, by name; ``given``
+        first. Parameters the layer lacks keep the function's defaults."""
+        arguments = {}
+        for param in params:
+            if param.name in given:
+                arguments[param.name] = given[param.name]
+            elif hasattr(self, param.name):
+                arguments[param.name] = getattr(self, param.name)
+        return arguments
 
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
 
+    def forward(self, input):
+        """Pool ``input``; max-type layers return ``(output, indices)`` when built with
+        ``return_indices=True``."""
+        with_indices = hasattr(self, "return_indices")
+        # the indices are always computed: backward needs them
+        extra = {"return_indices": True} if with_indices else {}
+        result = self._function()(input, **self._arguments(self._op.forward_params(),
+                                                           **extra),
+                                  data_format=self.data_format)
+        if with_indices:
+            out, indices = result
+            self._save(input=input, indices=indices)
+            return result if self.return_indices else out
+        self._save(input=input)
+        return result
+
     def extra_repr(self):
         """The text between the parentheses of ``repr(layer)`` (as in PyTorch)."""
-        parts = [f"{name}={getattr(self, name)}" for name in self._repr_fields]
+        parts = [f"{name}={getattr(self, name)}" for name in self._op.repr_fields]
         if self.data_format != "channels_first":
             parts.append(f"data_format={self.data_format!r}")
         return ", ".join(parts)
@@ -103,327 +103,53 @@ class _Pool:
                 f"{type(self).__name__}.backward() needs a forward pass first: "
                 "call the layer on an input, then call backward(grad_output)"
             )
-        return self._backward(self._function("_backward"), grad_output, **self._saved)
-
-    def _backward(self, fn, grad_output, **saved):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-
-# --------------------------------------------------------------------------- max
-
-
-class _MaxPoolNd(_Pool):
-    _kind = "max_pool"
-    _repr_fields = ("kernel_size", "stride", "padding", "dilation", "ceil_mode")
-
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
-                 return_indices=False, ceil_mode=False, *,
-                 data_format="channels_first"):
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
-        self.dilation = dilation
-        self.return_indices = return_indices
-        self.ceil_mode = ceil_mode
-        self._init_format(data_format)
-
-    def forward(self, input):
-        """Max-pool ``input``; returns ``(output, indices)`` if ``return_indices``."""
-        out, indices = self._function()(
-            input, self.kernel_size, stride=self.stride, padding=self.padding,
-            dilation=self.dilation, ceil_mode=self.ceil_mode, return_indices=True,
-            data_format=self.data_format,
-        )
-        self._save(input=input, indices=indices)
-        return (out, indices) if self.return_indices else out
-
-    def _backward(self, fn, grad_output, input, indices):
-        return fn(
-            grad_output, input, indices, self.kernel_size, stride=self.stride,
-            padding=self.padding, dilation=self.dilation, ceil_mode=self.ceil_mode,
-            data_format=self.data_format,
-        )
-
-
-class MaxPool1d(_MaxPoolNd):
-    """1-D max pooling over ``(N, C, L)`` inputs, like ``torch.nn.MaxPool1d``."""
-
-    _nd = 1
-
-
-class MaxPool2d(_MaxPoolNd):
-    """2-D max pooling over ``(N, C, H, W)`` inputs, like ``torch.nn.MaxPool2d``."""
-
-    _nd = 2
-
-
-class MaxPool3d(_MaxPoolNd):
-    """3-D max pooling over ``(N, C, D, H, W)`` inputs, like ``torch.nn.MaxPool3d``."""
-
-    _nd = 3
-
-
-# --------------------------------------------------------------------------- avg
-
-
-class _AvgPoolNd(_Pool):
-    _kind = "avg_pool"
-    _repr_fields = ("kernel_size", "stride", "padding")
-
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
-                 count_include_pad=True, divisor_override=None, *,
-                 data_format="channels_first"):
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
-        self.ceil_mode = ceil_mode
-        self.count_include_pad = count_include_pad
-        self.divisor_override = divisor_override
-        self._init_format(data_format)
-
-    def _options(self):
-        options = dict(
-            stride=self.stride, padding=self.padding, ceil_mode=self.ceil_mode,
-            count_include_pad=self.count_include_pad, data_format=self.data_format,
-        )
-        if self.divisor_override is not None:
-            options["divisor_override"] = self.divisor_override
-        return options
-
-    def forward(self, input):
-        """Average-pool ``input``."""
-        out = self._function()(input, self.kernel_size, **self._options())
-        self._save(input=input)
-        return out
-
-    def _backward(self, fn, grad_output, input):
-        return fn(grad_output, input, self.kernel_size, **self._options())
-
-
-class AvgPool1d(_AvgPoolNd):
-    """1-D average pooling over ``(N, C, L)`` inputs, like ``torch.nn.AvgPool1d``
-    (which has no ``divisor_override``)."""
-
-    _nd = 1
-    divisor_override = None
-
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
-                 count_include_pad=True, *, data_format="channels_first"):
-        # PyTorch's AvgPool1d stores its sizes as 1-tuples
-        self.kernel_size = _ntuple(kernel_size, 1)
-        self.stride = _ntuple(stride if stride is not None else kernel_size, 1)
-        self.padding = _ntuple(padding, 1)
-        self.ceil_mode = ceil_mode
-        self.count_include_pad = count_include_pad
-        self._init_format(data_format)
-
-
-class AvgPool2d(_AvgPoolNd):
-    """2-D average pooling over ``(N, C, H, W)`` inputs, like ``torch.nn.AvgPool2d``."""
-
-    _nd = 2
-
-
-class AvgPool3d(_AvgPoolNd):
-    """3-D average pooling over ``(N, C, D, H, W)`` inputs, like
-    ``torch.nn.AvgPool3d``."""
-
-    _nd = 3
-
-
-# ---------------------------------------------------------------------- adaptive
-
-
-class _AdaptiveAvgPoolNd(_Pool):
-    _kind = "adaptive_avg_pool"
-    _repr_fields = ("output_size",)
-
-    def __init__(self, output_size, *, data_format="channels_first"):
-        self.output_size = output_size
-        self._init_format(data_format)
-
-    def forward(self, input):
-        """Average-pool ``input`` to ``output_size`` (``None`` keeps that size)."""
-        out = self._function()(input, self.output_size, data_format=self.data_format)
-        self._save(input=input)
-        return out
-
-    def _backward(self, fn, grad_output, input):
-        return fn(grad_output, input, data_format=self.data_format)
-
-
-class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
-    """1-D adaptive average pooling, like ``torch.nn.AdaptiveAvgPool1d``."""
-
-    _nd = 1
-
-
-class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
-    """2-D adaptive average pooling, like ``torch.nn.AdaptiveAvgPool2d``."""
-
-    _nd = 2
-
-
-class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
-    """3-D adaptive average pooling, like ``torch.nn.AdaptiveAvgPool3d``."""
-
-    _nd = 3
-
-
-class _AdaptiveMaxPoolNd(_Pool):
-    _kind = "adaptive_max_pool"
-    _repr_fields = ("output_size",)
-
-    def __init__(self, output_size, return_indices=False, *,
-                 data_format="channels_first"):
-        self.output_size = output_size
-        self.return_indices = return_indices
-        self._init_format(data_format)
-
-    def forward(self, input):
-        """Max-pool ``input`` to ``output_size``; returns ``(output, indices)`` if
-        ``return_indices``."""
-        out, indices = self._function()(
-            input, self.output_size, return_indices=True, data_format=self.data_format
-        )
-        self._save(input=input, indices=indices)
-        return (out, indices) if self.return_indices else out
-
-    def _backward(self, fn, grad_output, input, indices):
-        return fn(grad_output, input, indices, data_format=self.data_format)
-
-
-class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
-    """1-D adaptive max pooling, like ``torch.nn.AdaptiveMaxPool1d``."""
-
-    _nd = 1
-
-
-class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
-    """2-D adaptive max pooling, like ``torch.nn.AdaptiveMaxPool2d``."""
-
-    _nd = 2
-
-
-class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
-    """3-D adaptive max pooling, like ``torch.nn.AdaptiveMaxPool3d``."""
-
-    _nd = 3
-
-
-# ------------------------------------------------------------------------- power
-
-
-class _LPPoolNd(_Pool):
-    _kind = "lp_pool"
-    _repr_fields = ("norm_type", "kernel_size", "stride", "ceil_mode")
-
-    def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False, *,
-                 data_format="channels_first"):
-        self.norm_type = norm_type
-        self.kernel_size = kernel_size
-        self.stride = stride
-        self.ceil_mode = ceil_mode
-        self._init_format(data_format)
-
-    def _args(self):
-        return float(self.norm_type), self.kernel_size
-
-    def forward(self, input):
-        """Power-average pool ``input``: ``(sum over window of |x|**p) ** (1/p)``.
-
-        Unlike PyTorch this uses ``|x|`` (PyTorch gives NaN or wrong signs for
-        negative inputs) and, with ``ceil_mode``, sums only the in-bounds taps of a
-        window that hangs past the input (PyTorch rescales it)."""
-        out = self._function()(
-            input, *self._args(), stride=self.stride, ceil_mode=self.ceil_mode,
-            data_format=self.data_format,
-        )
-        self._save(input=input)
-        return out
-
-    def _backward(self, fn, grad_output, input):
-        return fn(
-            grad_output, input, *self._args(), stride=self.stride,
-            ceil_mode=self.ceil_mode, data_format=self.data_format,
-        )
-
-
-class LPPool1d(_LPPoolNd):
-    """1-D power-average pooling, like ``torch.nn.LPPool1d``."""
-
-    _nd = 1
-
-
-class LPPool2d(_LPPoolNd):
-    """2-D power-average pooling, like ``torch.nn.LPPool2d``."""
-
-    _nd = 2
-
-
-class LPPool3d(_LPPoolNd):
-    """3-D power-average pooling, like ``torch.nn.LPPool3d``."""
-
-    _nd = 3
-
-
-# -------------------------------------------------------------------- fractional
-
-
-class _FractionalMaxPoolNd(_Pool):
-    _kind = "fractional_max_pool"
-    # PyTorch prints these layers with an empty extra_repr
-    _repr_fields = ()
-
-    def __init__(self, kernel_size, output_size=None, output_ratio=None,
-                 return_indices=False, _random_samples=None, *, rng=None,
-                 data_format="channels_first"):
-        n = self._nd
+        saved = dict(self._saved)
+        x = saved.pop("input")
+        return self._function("_backward")(
+            grad_output, x, **self._arguments(self._op.backward_params(), **saved),
+            data_format=self.data_format)
+
+
+class _FractionalPool(_Pool):
+    """Fractional layers draw fresh samples on every call (from ``rng``, or the layer's
+    own generator) unless built with ``_random_samples``; ``last_random_samples`` holds
+    the samples of the last call."""
+
+    def _init(self, arguments, data_format):
+        super()._init(arguments, data_format)
         name = type(self).__name__
-        if not all(k > 0 for k in _ntuple(kernel_size, n)):
-            raise ValueError(f"kernel_size must be greater than 0, but got {kernel_size}")
-        self.kernel_size = _ntuple(kernel_size, n)
-        self.return_indices = return_indices
-        self._random_samples = _random_samples
-        if rng is not None and not isinstance(rng, np.random.Generator):
-            raise TypeError(f"rng must be a numpy.random.Generator, got {rng!r}")
-        self.rng = rng
-        # without a user generator, one fresh generator serves every call
-        self._rng = rng if rng is not None else np.random.default_rng()
-        self.output_size = _ntuple(output_size, n) if output_size is not None else None
-        self.output_ratio = _ntuple(output_ratio, n) if output_ratio is not None else None
-        if output_size is None and output_ratio is None:
+        if not all(k > 0 for k in self.kernel_size):
+            raise ValueError(f"kernel_size must be greater than 0, but got "
+                             f"{arguments['kernel_size']}")
+        if self.output_size is None and self.output_ratio is None:
             raise ValueError(
                 f"{name} requires specifying either an output size, or a pooling ratio"
             )
-        if output_size is not None and output_ratio is not None:
+        if self.output_size is not None and self.output_ratio is not None:
             raise ValueError("only one of output_size and output_ratio may be specified")
         if self.output_ratio is not None and not all(0 < r < 1 for r in self.output_ratio):
-            raise ValueError(f"output_ratio must be between 0 and 1 (got {output_ratio})")
-        self._init_format(data_format)
+            raise ValueError(f"output_ratio must be between 0 and 1 (got "
+                             f"{arguments['output_ratio']})")
+        if self.rng is not None and not isinstance(self.rng, np.random.Generator):
+            raise TypeError(f"rng must be a numpy.random.Generator, got {self.rng!r}")
+        # without a user generator, one fresh generator serves every call
+        self._rng = self.rng if self.rng is not None else np.random.default_rng()
 
     def _draw_samples(self, input):
-        """Random samples of shape ``(N, C, nd)`` in ``[0, 1)`` for ``input``."""
-        n = self._nd
-        batched = input.ndim == n + 2
-        if self.data_format == "channels_first":
-            channels = input.shape[1 if batched else 0]
-        else:
-            channels = input.shape[-1]
-        shape = (input.shape[0] if batched else 1, channels, n)
-        # the dtype the window arithmetic uses: float64 for float64 (and integer)
-        # inputs, float32 otherwise; drawn as the functional would draw them, so a
-        # layer and the function given equal generators place equal windows
-        dtype = np.dtype(input.dtype)
-        dtype = np.float64 if dtype == np.float64 or dtype.kind in "iu" else np.float32
-        # host (NumPy) samples also serve GPU inputs: the functional copies them over
-        return self._rng.random(shape, dtype=dtype)
+        """Samples of shape ``(N, C, nd)`` for ``input``, drawn as the functional draws
+        them (so a layer and the function given equal generators place equal windows);
+        host samples also serve GPU inputs."""
+        nd = self._nd
+        batched = input.ndim == nd + 2
+        channels = input.shape[(1 if batched else 0) if self.data_format == "channels_first"
+                               else -1]
+        shape = (input.shape[0] if batched else 1, channels, nd)
+        element = _elements.element(input.dtype, type(self).__name__, True)
+        return _ops.draw_samples(element, shape, self._rng, type(self).__name__)
 
     def forward(self, input):
         """Fractional max-pool ``input``; returns ``(output, indices)`` if
-        ``return_indices``. Fresh random samples are drawn on every call (from
-        ``rng``, or the layer's own generator) unless the layer was built with
-        ``_random_samples``."""
+        ``return_indices``."""
         if not hasattr(input, "shape"):
             input = np.asarray(input)
         samples = self._random_samples
@@ -434,87 +160,62 @@ class _FractionalMaxPoolNd(_Pool):
             output_ratio=self.output_ratio, return_indices=True,
             random_samples=samples, data_format=self.data_format,
         )
-        self._save(input=input, indices=indices, out_shape=out.shape)
         self.last_random_samples = samples
+        # the output size the forward produced (also when built from output_ratio)
+        spatial = (out.shape[-1 - self._nd:-1] if self.data_format == "channels_last"
+                   else out.shape[-self._nd:])
+        self._save(input=input, indices=indices, output_size=tuple(spatial),
+                   output_ratio=None)
         return (out, indices) if self.return_indices else out
 
-    def _backward(self, fn, grad_output, input, indices, out_shape):
-        # the output size the forward produced (also when built from output_ratio)
-        n = self._nd
-        if self.data_format == "channels_last":
-            spatial = out_shape[-1 - n:-1]
-        else:
-            spatial = out_shape[-n:]
-        return fn(
-            grad_output, input, indices, self.kernel_size, output_size=tuple(spatial),
-            data_format=self.data_format,
-        )
 
-
-class FractionalMaxPool2d(_FractionalMaxPoolNd):
-    """2-D fractional max pooling (Graham, 2014), like ``torch.nn.FractionalMaxPool2d``.
-
-    Give exactly one of ``output_size`` or ``output_ratio`` (each in ``(0, 1)``).
-    ``rng`` (a ``numpy.random.Generator``) makes the random window placement
-    reproducible; the samples used by the last call are in ``last_random_samples``.
-    """
-
-    _nd = 2
-
-
-class FractionalMaxPool3d(_FractionalMaxPoolNd):
-    """3-D fractional max pooling, like ``torch.nn.FractionalMaxPool3d``; see
-    :class:`FractionalMaxPool2d`."""
-
-    _nd = 3
-
-
-# ------------------------------------------------------------------------ unpool
-
-
-class _MaxUnpoolNd(_Pool):
-    _kind = "max_unpool"
-    _repr_fields = ("kernel_size", "stride", "padding")
-
-    def __init__(self, kernel_size, stride=None, padding=0, *,
-                 data_format="channels_first"):
-        n = self._nd
-        self.kernel_size = _ntuple(kernel_size, n)
-        self.stride = _ntuple(stride if stride is not None else kernel_size, n)
-        self.padding = _ntuple(padding, n)
-        self._init_format(data_format)
-
+class _UnpoolLayer(_Pool):
     def forward(self, input, indices, output_size=None):
         """Scatter ``input`` to the positions ``indices`` (from a max pool with
         ``return_indices=True``); zeros elsewhere. ``output_size`` picks the output
         size when several are possible (as in PyTorch)."""
-        out = self._function()(
-            input, indices, self.kernel_size, stride=self.stride, padding=self.padding,
-            output_size=output_size, data_format=self.data_format,
-        )
+        out = self._function()(input, **self._arguments(self._op.forward_params(),
+                                                         indices=indices,
+                                                         output_size=output_size),
+                               data_format=self.data_format)
         self._save(input=input, indices=indices, output_size=output_size)
         return out
 
-    def _backward(self, fn, grad_output, input, indices, output_size):
-        return fn(
-            grad_output, input, indices, self.kernel_size, stride=self.stride,
-            padding=self.padding, output_size=output_size, data_format=self.data_format,
-        )
+
+_BASES = {"fractional_max_pool": _FractionalPool, "max_unpool": _UnpoolLayer}
 
 
-class MaxUnpool1d(_MaxUnpoolNd):
-    """Partial inverse of :class:`MaxPool1d`, like ``torch.nn.MaxUnpool1d``."""
+def _constructor(op, nd):
+    """``__init__`` with the layer's PyTorch signature, storing through ``_init``."""
+    params = op.constructor_params(nd)
+    positional = [p for p in params if not p.keyword_only]
+    keyword = [p for p in params if p.keyword_only]
 
-    _nd = 1
+    def text(p):
+        return p.name if p.default is _ops.REQUIRED else f"{p.name}={p.default!r}"
+
+    names = ", ".join(f"{p.name!r}: {p.name}" for p in params)
+    source = (f"def __init__(self, {''.join(text(p) + ', ' for p in positional)}*, "
+              f"{''.join(text(p) + ', ' for p in keyword)}data_format='channels_first'):\n"
+              f"    self._init({{{names}}}, data_format)\n")
+    namespace = {}
+    exec(compile(source, f"<numbapool.nn.{op.layer_name(nd)}>", "exec"), namespace)
+    return namespace["__init__"]
 
 
-class MaxUnpool2d(_MaxUnpoolNd):
-    """Partial inverse of :class:`MaxPool2d`, like ``torch.nn.MaxUnpool2d``."""
+def _layer(op, nd):
+    name = op.layer_name(nd)
+    function = op.function_name(nd)
+    doc = (f"{nd}-d layer of ``numbapool.functional.{function}``, like "
+           f"``torch.nn.{name}``; see that function for the arguments, and "
+           f"``backward`` for the gradient.")
+    cls = type(name, (_BASES.get(op.name, _Pool),),
+               {"_op": op, "_nd": nd, "__doc__": doc, "__module__": __name__,
+                "__init__": _constructor(op, nd)})
+    cls.__init__.__qualname__ = f"{name}.__init__"
+    return cls
 
-    _nd = 2
 
-
-class MaxUnpool3d(_MaxUnpoolNd):
-    """Partial inverse of :class:`MaxPool3d`, like ``torch.nn.MaxUnpool3d``."""
-
-    _nd = 3
+_LAYERS = {op.layer_name(nd): _layer(op, nd) for op in _ops.OPS for nd in op.dims}
+globals().update(_LAYERS)
+__all__ = list(_LAYERS)

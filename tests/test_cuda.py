@@ -99,7 +99,7 @@ def assert_same(gpu, cpu, exact):
     assert is_device(gpu), type(gpu)
     assert tuple(gpu.shape) == cpu.shape and gpu.dtype == cpu.dtype
     assert memory_order(gpu) == memory_order(cpu), (gpu.strides, cpu.strides)
-    host = _cuda.to_host(gpu)
+    host = _cuda.CUDA.to_host(gpu)
     if exact:
         np.testing.assert_array_equal(host, cpu)
     else:
@@ -352,8 +352,8 @@ def test_backward_is_deterministic():
     x = np.round(sample_input(2, specials=False))
     out, idx = npl.max_pool2d(x, 3, 1, 1, return_indices=True)
     g, x_gpu, idx_gpu = to_gpu(grad_for(out)), to_gpu(x), to_gpu(idx)
-    first = _cuda.to_host(npl.max_pool2d_backward(g, x_gpu, idx_gpu, 3, 1, 1))
-    again = _cuda.to_host(npl.max_pool2d_backward(g, x_gpu, idx_gpu, 3, 1, 1))
+    first = _cuda.CUDA.to_host(npl.max_pool2d_backward(g, x_gpu, idx_gpu, 3, 1, 1))
+    again = _cuda.CUDA.to_host(npl.max_pool2d_backward(g, x_gpu, idx_gpu, 3, 1, 1))
     assert first.tobytes() == again.tobytes()
 
 
@@ -441,8 +441,8 @@ def test_value_range_reduces_on_the_device():
         info = np.iinfo(dtype)
         host = rng.integers(info.min, info.max, shape, dtype, endpoint=True)
         host5 = to_gpu(host.reshape((1,) * (5 - host.ndim) + shape))  # 600 elements: 3 blocks
-        assert _cuda.value_range(host5) == (int(host.min()), int(host.max()))
-    assert _cuda.value_range(to_gpu(np.zeros((0, 2, 1, 1, 3), np.int64))) == (0, -1)
+        assert _cuda.CUDA.value_range(host5) == (int(host.min()), int(host.max()))
+    assert _cuda.CUDA.value_range(to_gpu(np.zeros((0, 2, 1, 1, 3), np.int64))) == (0, -1)
 
 
 # --- imports, installation, compilation --------------------------------------------------
@@ -561,7 +561,7 @@ def _compile_every_kernel():
     from numba import cuda as real_cuda
     from numba import from_dtype, types
 
-    from numbapool import _cuda
+    from numbapool import _cuda, _elements, _reductions, _windows
 
     if getattr(real_cuda, "implementation", "") == "Built-in":
         print("numba's built-in CUDA target cannot compile min(); the GPU backend needs "
@@ -579,7 +579,7 @@ def _compile_every_kernel():
         compute_capability = CC
 
     dispatcher.get_current_device = Device
-    _cuda._numba_cuda = lambda: real_cuda
+    _cuda._cuda = lambda: setattr(_cuda, "cuda", real_cuda) or real_cuda
     _cuda.cuda = real_cuda
 
     def array(dtype, ndim=5):
@@ -588,66 +588,67 @@ def _compile_every_kernel():
     def scalar(dtype):
         return from_dtype(np.dtype(dtype))
 
-    geometry = types.UniTuple(types.int64, 6)
-    compute = {"float16": "float32"}
-    stored = {"float16": "uint16"}
-    floats = [("float32", "plain"), ("float16", "half"), ("float64", "plain")]
+    geometry = types.NamedUniTuple(types.int64, 6, _windows.Geometry)
+    dims = types.NamedUniTuple(geometry, 3, _windows.Dims)
+
+    def options(element):
+        return types.NamedTuple((types.boolean, types.int64, scalar(element.compute)),
+                                _reductions.Options)
+
+    dtypes = ["float32", "float16", "float64", "int8", "uint64"]
+    try:
+        import ml_dtypes
+
+        dtypes.append(ml_dtypes.bfloat16)
+    except ImportError:
+        pass
+    elements = [_elements.element(dtype, "ptx", True) for dtype in dtypes]
+    floats = [e for e in elements if e.is_float]
+    selecting = (_reductions.MAX, _reductions.ABS_MAX, _reductions.ABS_MIN)
+    summing = (_reductions.MEAN, _reductions.P_NORM)
     cases = []
-    for kind in ("fixed", "adaptive", "fractional", "fractional_half"):
-        for cl in (False, True):
-            loads = floats + [("int8", "plain"), ("uint64", "plain")]
-            if not kind.startswith("fractional"):
-                loads += [("float64", "plain_negabs"), ("float16", "half_abs")]
-            for dt, load in loads:
-                samples = (array("float32" if kind.endswith("half") else "float64", 3)
-                           if kind.startswith("fractional") else array(stored.get(dt, dt)))
-                cases.append((_cuda.max_kernel(kind, cl, load, dt != "int8"),
-                              (array(stored.get(dt, dt)), array(dt), array("int64"),
-                               geometry, geometry, geometry, samples,
-                               scalar(compute.get(dt, dt)))))
-    sum_args = (geometry,) * 3
-    for cl, lanes in ((False, 256), (False, 32), (True, 8)):
-        for dt, load in floats + [("int32", "plain")]:
-            c = compute.get(dt, dt)
-            cases.append((_cuda.block_max_kernel("adaptive", cl, load, dt != "int32",
-                                                 lanes, c),
-                          (array(stored.get(dt, dt)), array(dt), array("int64"), *sum_args,
-                           scalar(c))))
-            if dt != "int32":
-                for mode in ("avg", "lp", "absmax"):
-                    cases.append((_cuda.block_sum_kernel("adaptive", cl, load, mode, lanes, c),
-                                  (array(stored.get(dt, dt)), array(dt), *sum_args,
-                                   scalar(c), types.boolean, types.int64, scalar(c))))
-    for kind in ("fixed", "adaptive"):
-        for cl in (False, True):
-            for dt, load in floats:
-                c, s = compute.get(dt, dt), stored.get(dt, dt)
-                for mode in ("avg", "lp", "absmax", "absmin"):
-                    cases.append((_cuda.sum_kernel(kind, cl, load, mode),
-                                  (array(s), array(dt), *sum_args, scalar(c), types.boolean,
-                                   types.int64, scalar(c))))
-                for mode in ("avg", "lp"):
-                    cases.append((_cuda.sum_backward_kernel(kind, cl, load, mode),
-                                  (array(s), array(s), array(s), array(dt), *sum_args,
-                                   scalar(c), types.boolean, types.int64, scalar(c))))
-                for signed in (False, True):
-                    for index in ("int64", "uint32"):
-                        cases.append((_cuda.max_backward_kernel(kind, cl, load, signed),
-                                      (array(s), array(index), array(s), array(dt),
-                                       *sum_args, scalar(c))))
+    for element in elements:
+        x, out = array(element.storage), array(element.stored)
+        c = scalar(element.compute)
+        for windows in (_windows.FIXED, _windows.ADAPTIVE, element.windows):
+            samples = array(element.sample_compute, 3) if windows.per_plane else x
+            reductions = selecting if element.is_float else selecting[:1]
+            if element.is_float and not windows.per_plane:
+                reductions += summing
+            for reduction in reductions:
+                for cl in (False, True):
+                    for with_indices in ((False, True) if reduction.selects else (False,)):
+                        cases.append((_cuda.reduce_kernel(windows, reduction, element,
+                                                          with_indices, cl),
+                                      (x, out, array("int64"), dims, samples, c,
+                                       options(element))))
+                    if windows is _windows.ADAPTIVE:
+                        for lanes in ((8,) if cl else (256, 32)):
+                            cases.append((_cuda.block_reduce_kernel(
+                                windows, reduction, element, reduction.selects, cl, lanes),
+                                (x, out, array("int64"), dims, c, options(element))))
+                    if element.is_float and not windows.per_plane:
+                        for idx in (("int64", "uint32") if reduction.selects else (None,)):
+                            cases.append((_cuda.gather_kernel(windows, reduction, element,
+                                                              cl),
+                                          (x, array(idx) if idx else x, x, x, out, dims, c,
+                                           options(element))))
     for cl in (False, True):
         for dt, index in (("uint16", "int64"), ("float64", "int32"), ("int8", "uint8"),
                           ("uint64", "int64")):
-            cases.append((_cuda.unpool_kernel(cl), (array(dt), array(index), array(dt))))
-            cases.append((_cuda.unpool_backward_kernel(cl),
+            cases.append((_cuda.scatter_kernel(False, _elements.load_plain, cl),
+                          (array(dt), array(index), array(dt), scalar(dt))))
+            cases.append((_cuda.gather_by_index_kernel(cl),
                           (array(dt), array(index), array(dt))))
-        for dt, load in floats:
-            c = compute.get(dt, dt)
+        for element in floats:
+            c = element.compute
             for index in ("int64", "int16", "uint64"):
-                cases.append((_cuda.plane_scatter_kernel(cl, load),
-                              (array(stored.get(dt, dt)), array(index), array(c), scalar(c))))
-        cases.append((_cuda.copy_kernel(cl), (array("float32"), array("float16"))))
-        cases.append((_cuda.copy_kernel(cl), (array("int64"), array("int64"))))
+                cases.append((_cuda.scatter_kernel(True, element.load, cl),
+                              (array(element.storage), array(index), array(c), scalar(c))))
+            cases.append((_cuda.copy_kernel(cl, element.store),
+                          (array(c), array(element.stored))))
+        cases.append((_cuda.copy_kernel(cl, _elements.store_plain),
+                      (array("int64"), array("int64"))))
     for dt in ("int64", "int32", "uint64", "uint8", "int8"):
         cases.append((_cuda.range_kernel(dt), (array(dt), array(dt), array(dt, 1),
                                                array(dt, 1), scalar(dt), scalar(dt))))

@@ -1,0 +1,93 @@
+"""What the host driver needs from a target: the primitives every backend provides.
+
+``numbapool._driver`` holds the host logic once (element types, output allocation, the
+global-pooling view, index checks, which reduction a gradient needs); a backend only
+allocates, views, moves arrays to and from the host and launches its kernels. The
+kernel launchers take canonical (N, C, D, H, W) arrays, already viewed in the element
+type's ``storage`` dtype, and choose among the backend's kernels for that algorithm.
+"""
+
+import abc
+
+
+class Backend(abc.ABC):
+    """A target: the CPU (NumPy arrays) or CUDA (device arrays)."""
+
+    name = ""
+
+    writes_elements = False
+    """True: kernels store finished values in the element type (through ``Element.store``
+    into an array of ``Element.stored``); False: they write the compute type, in which
+    some kernels accumulate, and the driver casts the result."""
+
+    # --- arrays ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def canonical(self, array, nd, batched, data_format):
+        """The (N, C, D, H, W) view of a caller's array (``_layout.to_canonical``)."""
+
+    @abc.abstractmethod
+    def restore(self, array5, nd, batched, data_format):
+        """A 5-d result in the caller's convention (``_layout.from_canonical``)."""
+
+    @abc.abstractmethod
+    def empty(self, shape5, dtype, channels_last, like):
+        """An uninitialised (N, C, D, H, W) array, C fastest in memory if
+        ``channels_last``, of the same kind of array as ``like``."""
+
+    @abc.abstractmethod
+    def retype(self, array, dtype):
+        """``array``'s memory seen as ``dtype`` of the same size (float16 as uint16)."""
+
+    @abc.abstractmethod
+    def merged_planes(self, array5):
+        """The (N, C, 1, 1, D*H*W) view of ``array5`` (``_layout.merged_planes``), or
+        None when a plane's memory is not one run."""
+
+    @abc.abstractmethod
+    def cast(self, array5, dtype, element):
+        """A new array of ``array5``'s values (the compute type) as ``dtype``, with the
+        same memory order."""
+
+    @abc.abstractmethod
+    def value_range(self, array):
+        """``(min, max)`` of an integer array as Python ints; ``(0, -1)`` when empty."""
+
+    @abc.abstractmethod
+    def to_host(self, array):
+        """A NumPy array of ``array``'s values."""
+
+    @abc.abstractmethod
+    def from_host(self, array, like):
+        """A NumPy array's values on this target, near ``like``."""
+
+    # --- kernels --------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def reduce_windows(self, x, out, idx, dims, windows, reduction, element, options,
+                       samples, with_indices, channels_last):
+        """Forward pooling: ``out[o]`` (and, ``with_indices``, ``idx[o]``) for every
+        output ``o`` from the taps of its window (``_bodies.window_reducer``)."""
+
+    @abc.abstractmethod
+    def gather_gradient(self, grad, idx, out, x, grad_in, dims, windows, reduction,
+                        element, options, channels_last):
+        """Backward pooling: every element of ``grad_in`` gathers the gradients of the
+        outputs whose windows hold it (``_bodies.gradient_gatherer``)."""
+
+    @abc.abstractmethod
+    def scatter_planes(self, values, idx, out, element, accumulate, channels_last):
+        """Per (n, c) plane: zero ``out``, then write (or add) each value at its index
+        (``_bodies.plane_scatterer``)."""
+
+    def scatter_by_plane(self, values, idx, out, element, accumulate, channels_last):
+        """``scatter_planes`` on (N, C, 1, 1, plane) views where the memory of all three
+        arrays allows them (one loop per plane, and no index to split)."""
+        merged = [self.merged_planes(array) for array in (values, idx, out)]
+        if all(view is not None for view in merged):
+            values, idx, out = merged
+        self.scatter_planes(values, idx, out, element, accumulate, channels_last)
+
+    @abc.abstractmethod
+    def gather_by_index(self, grad, idx, grad_in, channels_last):
+        """``grad_in[j] = grad[plane, idx[j]]`` (``_bodies.gather_by_index``)."""

@@ -1,0 +1,207 @@
+"""The host side of every op, written once over a backend (``numbapool._backend``).
+
+``Prepared`` turns a caller's array into the canonical view, its element type and its
+backend; the functions below allocate results, choose the views kernels read (the
+element type's storage, whole planes as rows for global pooling) and launch the
+backend's kernels for one algorithm each:
+
+- ``pool``: every forward but unpooling (max, avg, adaptive, LP, fractional);
+- ``pool_gradient``: their gradients where the windows are known;
+- ``scatter_gradient``: max-type gradients where they are not (fractional pooling after
+  the fact), from the indices alone;
+- ``unpool`` and ``unpool_gradient``.
+"""
+
+import math
+
+import numpy as np
+
+from numbapool import _elements, _params
+from numbapool._dispatch import backend_for
+from numbapool._layout import from_canonical, is_channels_last
+from numbapool._reductions import Options
+from numbapool._windows import ADAPTIVE, TRIVIAL, Dims, Geometry
+
+
+class Prepared:
+    """An input as the kernels see it, and the way back to the caller's shape."""
+
+    def __init__(self, x, nd, data_format, op, integers_allowed):
+        self.op = op
+        self.nd = nd
+        self.data_format = _params.check_data_format(data_format)
+        self.backend, array = backend_for(x, op)
+        self.element = _elements.element(array.dtype, op, integers_allowed)
+        self.dtype = self.element.dtype
+        if array.ndim not in (nd + 1, nd + 2):
+            raise ValueError(
+                f"{op} expects a {nd + 1}-d (unbatched) or {nd + 2}-d (batched) input, "
+                f"got shape {tuple(array.shape)}"
+            )
+        self.batched = array.ndim == nd + 2
+        self.x5 = self.backend.canonical(array, nd, self.batched, self.data_format)
+        self.spatial = _params.spatial_sizes(self.x5.shape, nd, array.shape)
+        self.channels_last = is_channels_last(self.x5.shape, self.x5.strides)
+
+    def dims(self, geometry):
+        """The op's per-dim geometries padded to (D, H, W) with trivial size-1 dims."""
+        return Dims(*((TRIVIAL,) * (3 - self.nd) + tuple(geometry)))
+
+    def options(self, count_include_pad=True, divisor_override=0, norm=1.0):
+        """The per-call scalars of the kernels, typed as they compute."""
+        return Options(bool(count_include_pad), int(divisor_override),
+                       self.element.compute.type(norm))
+
+    def restore(self, y5):
+        """A 5-d result seen in the caller's shape convention (a view, no copy)."""
+        return self.backend.restore(y5, self.nd, self.batched, self.data_format)
+
+    def empty(self, shape5, dtype):
+        """An uninitialised result in the input's memory order, on its device."""
+        return self.backend.empty(tuple(shape5), dtype, self.channels_last, self.x5)
+
+    def canonical(self, array, name, spatial=None):
+        """Another array (indices, gradients) of the caller's convention as a 5-d view.
+
+        It must have the input's N and C and, unless ``spatial`` is None, those
+        canonical (D, H, W) sizes.
+        """
+        backend, array = backend_for(array, self.op)
+        if backend is not self.backend:
+            raise TypeError(f"{self.op}: {name} must live on the same device as the input")
+        rank = self.nd + (2 if self.batched else 1)
+        array5 = (backend.canonical(array, self.nd, self.batched, self.data_format)
+                  if array.ndim == rank else None)
+        expected5 = tuple(self.x5.shape[:2]) + (
+            tuple(spatial) if spatial is not None else tuple(self.x5.shape[2:]))
+        if array5 is None or array5.shape[:2] != self.x5.shape[:2] or (
+                spatial is not None and tuple(array5.shape) != expected5):
+            expected, _ = from_canonical(expected5, (0,) * 5, self.nd, self.batched,
+                                         self.data_format)
+            if spatial is None:
+                expected = f"{rank}-d with the input's batch and channel sizes"
+            raise ValueError(
+                f"{self.op}: {name} must have shape {expected}, got {tuple(array.shape)}"
+            )
+        return array5
+
+
+def checked_gradient(inp, grad_output, spatial):
+    """grad_output as a 5-d view, checked against the forward output's shape and dtype."""
+    grad5 = inp.canonical(grad_output, "grad_output", spatial)
+    if grad5.dtype != inp.dtype:
+        raise TypeError(f"{inp.op}: grad_output must have the input's dtype {inp.dtype}, "
+                        f"got {grad5.dtype}")
+    return grad5
+
+
+def checked_indices(inp, indices, spatial, plane_spatial):
+    """Indices of shape ``spatial`` (canonical) pointing into planes of ``plane_spatial``
+    (``None``: any value is safe, the kernel only compares them)."""
+    idx5 = inp.canonical(indices, "indices", spatial)
+    if idx5.dtype.kind not in "iu":
+        raise TypeError(f"{inp.op}: indices must be an integer array, got dtype {idx5.dtype}")
+    if plane_spatial is None:
+        return idx5
+    plane = math.prod(plane_spatial)
+    lowest, highest = inp.backend.value_range(idx5)
+    if lowest < 0 or highest >= plane:
+        bad = lowest if lowest < 0 else highest
+        raise ValueError(f"{inp.op}: Found an invalid max index: {bad} (each plane has "
+                         f"{plane} elements)")
+    return idx5
+
+
+def _result(inp, shape5):
+    """A result array for kernels that write finished values, and its kernel view."""
+    backend, element = inp.backend, inp.element
+    if backend.writes_elements:
+        result = inp.empty(shape5, element.dtype)
+        return result, backend.retype(result, element.stored)
+    result = inp.empty(shape5, element.compute)
+    return result, result
+
+
+def _finished(inp, result):
+    """A result of the compute type as the element type."""
+    element = inp.element
+    if result.dtype == element.dtype:
+        return result
+    return inp.backend.cast(result, element.dtype, element)
+
+
+def pool(inp, geometry, windows, reduction, options, samples=None, with_indices=False):
+    """Pool over ``windows``: ``(values, int64 indices or None)`` as 5-d arrays."""
+    backend, element = inp.backend, inp.element
+    dims = inp.dims(geometry)
+    x5 = inp.x5
+    shape = tuple(x5.shape[:2]) + tuple(dim.out for dim in dims)
+    out5, out_view = _result(inp, shape)
+    idx5 = inp.empty(shape if with_indices else (1,) * 5, np.int64)
+    if out5.size:
+        if windows is ADAPTIVE and all(dim.out == 1 for dim in dims) and \
+                x5.shape[2] * x5.shape[3] > 1:
+            # global pooling: each plane as one row, when its memory is one run
+            merged = backend.merged_planes(x5)
+            if merged is not None:
+                x5 = merged
+                dims = Dims(TRIVIAL, TRIVIAL, Geometry(merged.shape[4], 1, 0, 0, 0, 0))
+        backend.reduce_windows(backend.retype(x5, element.storage), out_view, idx5, dims,
+                               windows, reduction, element, options, samples, with_indices,
+                               inp.channels_last)
+    return _finished(inp, out5), (idx5 if with_indices else None)
+
+
+def pool_gradient(inp, grad5, geometry, windows, reduction, options, idx5=None):
+    """The gradient of ``pool`` with respect to its input. Selecting reductions read the
+    forward's indices (computed here when ``idx5`` is None); summing ones that need it
+    read the forward's output."""
+    backend, element = inp.backend, inp.element
+    if reduction.selects and idx5 is None:
+        _, idx5 = pool(inp, geometry, windows, reduction, options, with_indices=True)
+    out5 = None
+    if reduction.needs_output:
+        out5, _ = pool(inp, geometry, windows, reduction, options)
+    grad_in, grad_in_view = _result(inp, inp.x5.shape)
+    if grad_in.size:
+        grad = backend.retype(grad5, element.storage)
+        # arrays a reduction does not read are passed as grad, for their type alone
+        backend.gather_gradient(
+            grad, grad if idx5 is None else idx5,
+            grad if out5 is None else backend.retype(out5, element.storage),
+            backend.retype(inp.x5, element.storage), grad_in_view, inp.dims(geometry),
+            windows, reduction, element, options, inp.channels_last)
+    return _finished(inp, grad_in)
+
+
+def scatter_gradient(inp, grad5, idx5):
+    """A max-type gradient from the indices alone: each plane's gradients added at their
+    indices in increasing output order (the gather's sums), in the compute type."""
+    backend, element = inp.backend, inp.element
+    grad_in = inp.empty(inp.x5.shape, element.compute)
+    if grad_in.size:
+        backend.scatter_by_plane(backend.retype(grad5, element.storage), idx5, grad_in,
+                                 element, True, inp.channels_last)
+    return _finished(inp, grad_in)
+
+
+def unpool(inp, idx5, out_spatial):
+    """Max unpooling: zeros with each value of x at its index (the last one wins)."""
+    backend, element = inp.backend, inp.element
+    out5 = inp.empty(tuple(inp.x5.shape[:2]) + tuple(out_spatial), element.dtype)
+    if out5.size:
+        # values are only moved: float16 and bfloat16 as their bits
+        backend.scatter_by_plane(backend.retype(inp.x5, element.storage), idx5,
+                                 backend.retype(out5, element.storage), element, False,
+                                 inp.channels_last)
+    return out5
+
+
+def unpool_gradient(inp, grad5, idx5):
+    """The gradient of max unpooling: each input position reads its index's gradient."""
+    backend, element = inp.backend, inp.element
+    grad_in = inp.empty(inp.x5.shape, element.dtype)
+    if grad_in.size:
+        backend.gather_by_index(backend.retype(grad5, element.storage), idx5,
+                                backend.retype(grad_in, element.storage), inp.channels_last)
+    return grad_in

@@ -1,0 +1,541 @@
+"""The op table: one row per pooling family, and what each family computes.
+
+A row (``Op``) names a family and its PyTorch parameters with their defaults, in
+PyTorch's order; from it come
+
+- the public functions ``{name}{nd}d`` and ``{name}{nd}d_backward`` of
+  ``numbapool.functional``, with real signatures and docstrings (``functions()``);
+- the layer classes ``{layer}{nd}d`` of ``numbapool.nn``: constructor signature,
+  attributes, repr and ``.backward`` (``numbapool.nn``);
+- the lists tests and benchmarks iterate over (``OPS``, ``function_names()``).
+
+What a family computes is its ``forward`` and ``backward``: they check the family's
+arguments (``numbapool._params``) and run the host driver (``numbapool._driver``) with the
+family's windows and reduction. Adding a family that needs no new kernel is a row here
+and its two functions.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from numbapool import _driver, _elements, _params, _reductions, _windows
+from numbapool._driver import Prepared, checked_gradient, checked_indices
+
+REQUIRED = object()
+"""The default of a parameter that has none."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter after the input: PyTorch's name and default, whether the forward
+    function and the ``*_backward`` function take it, and its docstring entry."""
+
+    name: str
+    default: object = REQUIRED
+    forward: bool = True
+    backward: bool = True
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class LayerParam:
+    """One constructor parameter of a layer: PyTorch's name and default, and how the
+    layer stores it (``store(value, arguments, nd)``; as given by default)."""
+
+    name: str
+    default: object = REQUIRED
+    store: object = None
+    keyword_only: bool = False
+
+
+@dataclass(frozen=True)
+class Op:
+    """A pooling family (module docstring)."""
+
+    name: str              # functions {name}{nd}d and {name}{nd}d_backward
+    layer: str             # layers {layer}{nd}d
+    dims: tuple
+    summary: str           # first docstring line; {nd} is the rank
+    params: tuple          # Param, in PyTorch's functional order
+    layer_params: tuple    # LayerParam, in PyTorch's constructor order
+    repr_fields: tuple     # what a layer's repr shows, as PyTorch's does
+    integers: bool         # takes integer dtypes (max-type families)
+    returns: str           # the Returns entry of the docstring
+    forward: object        # forward(inp, *forward params) -> caller's result
+    backward: object       # backward(inp, grad_output, *backward params) -> grad_input
+    notes: str = ""        # extra docstring paragraph
+    layer_params_by_dim: dict = field(default_factory=dict)  # nd -> layer_params override
+
+    def function_name(self, nd):
+        return f"{self.name}{nd}d"
+
+    def layer_name(self, nd):
+        return f"{self.layer}{nd}d"
+
+    def forward_params(self):
+        return [p for p in self.params if p.forward]
+
+    def backward_params(self):
+        return [p for p in self.params if p.backward]
+
+    def constructor_params(self, nd):
+        return self.layer_params_by_dim.get(nd, self.layer_params)
+
+
+# ---------------------------------------------------------------------------------------
+# What each family computes
+
+
+def _pooled(inp, result, return_indices):
+    out5, idx5 = result
+    out = inp.restore(out5)
+    return (out, inp.restore(idx5)) if return_indices else out
+
+
+def _spatial_out(inp, geometry):
+    return tuple(dim.out for dim in inp.dims(geometry))
+
+
+def _max_pool(inp, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    geometry = _params.fixed_geometry(inp.spatial, kernel_size, stride, padding, dilation,
+                                      ceil_mode)
+    return _pooled(inp, _driver.pool(inp, geometry, _windows.FIXED, _reductions.MAX,
+                                     inp.options(), with_indices=bool(return_indices)),
+                   return_indices)
+
+
+def _max_pool_backward(inp, grad_output, indices, kernel_size, stride, padding, dilation,
+                       ceil_mode):
+    geometry = _params.fixed_geometry(inp.spatial, kernel_size, stride, padding, dilation,
+                                      ceil_mode)
+    spatial = _spatial_out(inp, geometry)
+    grad5 = checked_gradient(inp, grad_output, spatial)
+    # a window with no tap inside the input (dilation and padding) reports an index
+    # that may lie off the plane; its output is a constant -inf and passes no gradient
+    idx5 = checked_indices(inp, indices, spatial, None)
+    return inp.restore(_driver.pool_gradient(inp, grad5, geometry, _windows.FIXED,
+                                             _reductions.MAX, inp.options(), idx5))
+
+
+def _avg_options(inp, geometry, count_include_pad, divisor_override):
+    if inp.nd == 3 and any(dim.size < dim.kernel for dim in geometry):
+        # PyTorch's avg_pool3d (only 3d) requires the unpadded input to hold a kernel
+        raise ValueError(f"avg_pool3d: input size {inp.spatial} is smaller than kernel size "
+                         f"{tuple(dim.kernel for dim in geometry)}")
+    override = _params.avg_divisor_override(divisor_override)
+    if not isinstance(count_include_pad, (bool, np.bool_)):
+        raise TypeError(f"count_include_pad must be a bool, got {count_include_pad!r}")
+    return inp.options(count_include_pad, override)
+
+
+def _avg_pool(inp, kernel_size, stride, padding, ceil_mode, count_include_pad,
+              divisor_override):
+    geometry = _params.fixed_geometry(inp.spatial, kernel_size, stride, padding, 1, ceil_mode)
+    options = _avg_options(inp, geometry, count_include_pad, divisor_override)
+    out5, _ = _driver.pool(inp, geometry, _windows.FIXED, _reductions.MEAN, options)
+    return inp.restore(out5)
+
+
+def _avg_pool_backward(inp, grad_output, kernel_size, stride, padding, ceil_mode,
+                       count_include_pad, divisor_override):
+    geometry = _params.fixed_geometry(inp.spatial, kernel_size, stride, padding, 1, ceil_mode)
+    options = inp.options(bool(count_include_pad),
+                          _params.avg_divisor_override(divisor_override))
+    grad5 = checked_gradient(inp, grad_output, _spatial_out(inp, geometry))
+    return inp.restore(_driver.pool_gradient(inp, grad5, geometry, _windows.FIXED,
+                                             _reductions.MEAN, options))
+
+
+def _adaptive_avg_pool(inp, output_size):
+    geometry = _params.adaptive_geometry(inp.spatial, output_size)
+    out5, _ = _driver.pool(inp, geometry, _windows.ADAPTIVE, _reductions.MEAN,
+                           inp.options(False))
+    return inp.restore(out5)
+
+
+def _adaptive_geometry_from_gradient(inp, grad_output):
+    grad5 = checked_gradient(inp, grad_output, None)
+    return grad5, _params.adaptive_geometry(inp.spatial, tuple(grad5.shape[5 - inp.nd:]))
+
+
+def _adaptive_avg_pool_backward(inp, grad_output):
+    grad5, geometry = _adaptive_geometry_from_gradient(inp, grad_output)
+    return inp.restore(_driver.pool_gradient(inp, grad5, geometry, _windows.ADAPTIVE,
+                                             _reductions.MEAN, inp.options(False)))
+
+
+def _adaptive_max_pool(inp, output_size, return_indices):
+    geometry = _params.adaptive_geometry(inp.spatial, output_size)
+    return _pooled(inp, _driver.pool(inp, geometry, _windows.ADAPTIVE, _reductions.MAX,
+                                     inp.options(), with_indices=bool(return_indices)),
+                   return_indices)
+
+
+def _adaptive_max_pool_backward(inp, grad_output, indices):
+    grad5, geometry = _adaptive_geometry_from_gradient(inp, grad_output)
+    idx5 = checked_indices(inp, indices, grad5.shape[2:], inp.x5.shape[2:])
+    return inp.restore(_driver.pool_gradient(inp, grad5, geometry, _windows.ADAPTIVE,
+                                             _reductions.MAX, inp.options(), idx5))
+
+
+def _lp_setup(inp, norm_type, kernel_size, stride, ceil_mode):
+    norm = _params.lp_norm(norm_type)
+    geometry = _params.fixed_geometry(inp.spatial, kernel_size, stride, 0, 1, ceil_mode)
+    return geometry, _reductions.lp(norm), inp.options(norm=norm)
+
+
+def _lp_pool(inp, norm_type, kernel_size, stride, ceil_mode):
+    geometry, reduction, options = _lp_setup(inp, norm_type, kernel_size, stride, ceil_mode)
+    out5, _ = _driver.pool(inp, geometry, _windows.FIXED, reduction, options)
+    return inp.restore(out5)
+
+
+def _lp_pool_backward(inp, grad_output, norm_type, kernel_size, stride, ceil_mode):
+    geometry, reduction, options = _lp_setup(inp, norm_type, kernel_size, stride, ceil_mode)
+    grad5 = checked_gradient(inp, grad_output, _spatial_out(inp, geometry))
+    return inp.restore(_driver.pool_gradient(inp, grad5, geometry, _windows.FIXED, reduction,
+                                             options))
+
+
+def draw_samples(element, shape, rng, op):
+    """Fractional pooling's samples in [0, 1), drawn as PyTorch draws them: in the
+    element type's sample dtype (float16 samples for float16 input, ...)."""
+    if rng is None:
+        rng = np.random.default_rng()
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{op}: rng must be a numpy.random.Generator, got {rng!r}")
+    drawn = np.float64 if element.sample == np.float64 else np.float32
+    samples = rng.random(shape, dtype=drawn)
+    if element.sample != drawn:
+        # rounded to the sample type, kept below 1
+        samples = np.minimum(samples.astype(element.sample),
+                             np.array(element.largest_sample, element.sample))
+    return samples
+
+
+def _fractional_samples(inp, random_samples, rng):
+    """(N, C, 3) samples driving (D, H, W), in the type the window arithmetic uses."""
+    n, c = inp.x5.shape[:2]
+    nd, element, op = inp.nd, inp.element, inp.op
+    if random_samples is None:
+        samples = draw_samples(element, (n, c, nd), rng, op)
+    else:
+        samples = inp.backend.to_host(random_samples)
+        if samples.dtype.kind != "f" and not _elements.is_bfloat16(samples.dtype):
+            raise TypeError(f"{op}: random_samples must be a float array, got {samples.dtype}")
+        if samples.shape != (n, c, nd):
+            raise ValueError(
+                f"{op}: random_samples must have shape {(n, c, nd)}, got {samples.shape}"
+            )
+        samples = samples.astype(element.sample, copy=False)
+        if samples.size and not (samples.min() >= 0 and samples.max() < 1):
+            raise ValueError(f"{op}: random_samples must lie in [0, 1), got values "
+                             f"from {samples.min()} to {samples.max()}")
+    samples3 = np.zeros((n, c, 3), element.sample_compute)
+    # PyTorch's order: in 2d, sample 0 drives W and sample 1 drives H; in 3d, D, H, W
+    samples3[:, :, 3 - nd:] = samples[:, :, ::-1] if nd == 2 else samples
+    return inp.backend.from_host(samples3, inp.x5)
+
+
+def _fractional_max_pool(inp, kernel_size, output_size, output_ratio, return_indices,
+                         random_samples, rng):
+    geometry = _params.fractional_geometry(inp.spatial, kernel_size, output_size, output_ratio)
+    samples3 = _fractional_samples(inp, random_samples, rng)
+    # windows placed with the element type's arithmetic, as PyTorch places them
+    return _pooled(inp, _driver.pool(inp, geometry, inp.element.windows, _reductions.MAX,
+                                     inp.options(), samples3, bool(return_indices)),
+                   return_indices)
+
+
+def _fractional_max_pool_backward(inp, grad_output, indices, kernel_size, output_size,
+                                  output_ratio):
+    geometry = _params.fractional_geometry(inp.spatial, kernel_size, output_size, output_ratio)
+    spatial = _spatial_out(inp, geometry)
+    grad5 = checked_gradient(inp, grad_output, spatial)
+    idx5 = checked_indices(inp, indices, spatial, inp.x5.shape[2:])
+    # the windows depend on samples the caller no longer has: scatter per plane instead
+    return inp.restore(_driver.scatter_gradient(inp, grad5, idx5))
+
+
+def _unpool_setup(inp, kernel_size, stride, padding, output_size):
+    geometry = _params.unpool_geometry(inp.spatial, kernel_size, stride, padding, output_size)
+    return _spatial_out(inp, geometry)
+
+
+def _max_unpool(inp, indices, kernel_size, stride, padding, output_size):
+    out_spatial = _unpool_setup(inp, kernel_size, stride, padding, output_size)
+    idx5 = checked_indices(inp, indices, inp.x5.shape[2:], out_spatial)
+    return inp.restore(_driver.unpool(inp, idx5, out_spatial))
+
+
+def _max_unpool_backward(inp, grad_output, indices, kernel_size, stride, padding,
+                         output_size):
+    spatial = _unpool_setup(inp, kernel_size, stride, padding, output_size)
+    grad5 = checked_gradient(inp, grad_output, spatial)
+    idx5 = checked_indices(inp, indices, inp.x5.shape[2:], spatial)
+    return inp.restore(_driver.unpool_gradient(inp, grad5, idx5))
+
+
+# ---------------------------------------------------------------------------------------
+# The table
+
+
+def _default_to_kernel(value, arguments, nd):
+    """PyTorch's layers store ``stride=None`` as the kernel size."""
+    return arguments["kernel_size"] if value is None else value
+
+
+def _ntuple(value, nd):
+    """PyTorch's ``_single``/``_pair``/``_triple``: an iterable becomes a tuple, a scalar
+    is repeated ``nd`` times."""
+    if isinstance(value, (tuple, list, np.ndarray)):
+        return tuple(value)
+    return (value,) * nd
+
+
+def _as_ntuple(value, arguments, nd):
+    return _ntuple(value, nd)
+
+
+def _as_ntuple_or_none(value, arguments, nd):
+    return None if value is None else _ntuple(value, nd)
+
+
+def _stride_as_ntuple(value, arguments, nd):
+    return _ntuple(arguments["kernel_size"] if value is None else value, nd)
+
+
+_SIZES = "int or tuple of {nd} ints"
+_INDICES_DOC = "The indices the forward returned."
+_KERNEL = Param("kernel_size", doc=f"{_SIZES}: the window size.")
+_STRIDE = Param("stride", None, doc=f"{_SIZES}: the window step (default: kernel_size).")
+_CEIL = Param("ceil_mode", False, doc=(
+    "Round the output size up, keeping only windows that start inside the input or the "
+    "left padding."))
+_RETURN_INDICES = Param("return_indices", False, backward=False, doc=(
+    "Also return the int64 position of each maximum, flattened over the spatial dims of "
+    "its (n, c) plane (the input of ``max_unpool{nd}d``)."))
+_INDICES = Param("indices", forward=False, doc=_INDICES_DOC)
+_ADAPTIVE_SIZE = Param("output_size", backward=False, doc=(
+    "int or tuple of {nd} ints or None: the output's spatial size; a ``None`` entry keeps "
+    "that input size. Output ``o`` covers ``[floor(o * in / out), ceil((o + 1) * in / "
+    "out))``, so windows may overlap and differ in size, and ``out > in`` is allowed."))
+
+OPS = (
+    Op("max_pool", "MaxPool", (1, 2, 3),
+       "{nd}-d max pooling, exactly as ``torch.nn.functional.max_pool{nd}d``.",
+       (_INDICES, _KERNEL, _STRIDE,
+        Param("padding", 0, doc=f"{_SIZES}: implicit -inf padding on both sides, at most "
+                                "half the kernel."),
+        Param("dilation", 1, doc=f"{_SIZES}: the spacing between window taps."),
+        _CEIL, _RETURN_INDICES),
+       (LayerParam("kernel_size"), LayerParam("stride", None, _default_to_kernel),
+        LayerParam("padding", 0), LayerParam("dilation", 1),
+        LayerParam("return_indices", False), LayerParam("ceil_mode", False)),
+       ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
+       integers=True,
+       returns=("The pooled array, and the indices if ``return_indices``. Ties keep the "
+                "first maximum; a NaN in a window wins (the last NaN's index)."),
+       forward=_max_pool, backward=_max_pool_backward),
+    Op("avg_pool", "AvgPool", (1, 2, 3),
+       "{nd}-d average pooling, as ``torch.nn.functional.avg_pool{nd}d``.",
+       (_KERNEL, _STRIDE,
+        Param("padding", 0, doc=f"{_SIZES}: implicit zero padding, at most half the "
+                                "kernel."),
+        _CEIL,
+        Param("count_include_pad", True, doc=(
+            "Count the padding in the divisor (windows are still clipped to the "
+            "padding).")),
+        Param("divisor_override", None, doc=(
+            "A fixed non-zero int divisor instead of the window size."))),
+       (LayerParam("kernel_size"), LayerParam("stride", None, _default_to_kernel),
+        LayerParam("padding", 0), LayerParam("ceil_mode", False),
+        LayerParam("count_include_pad", True), LayerParam("divisor_override", None)),
+       ("kernel_size", "stride", "padding"),
+       integers=False,
+       returns=("The pooled array, of the input's float dtype (16-bit floats are summed in "
+                "float32)."),
+       forward=_avg_pool, backward=_avg_pool_backward,
+       # PyTorch's AvgPool1d has no divisor_override and stores its sizes as 1-tuples
+       layer_params_by_dim={1: (
+           LayerParam("kernel_size", REQUIRED, _as_ntuple),
+           LayerParam("stride", None, _stride_as_ntuple),
+           LayerParam("padding", 0, _as_ntuple), LayerParam("ceil_mode", False),
+           LayerParam("count_include_pad", True))}),
+    Op("adaptive_avg_pool", "AdaptiveAvgPool", (1, 2, 3),
+       "{nd}-d adaptive average pooling, as ``torch.nn.functional.adaptive_avg_pool{nd}d``.",
+       (_ADAPTIVE_SIZE,),
+       (LayerParam("output_size"),),
+       ("output_size",),
+       integers=False,
+       returns=("The pooled array; each output is the mean of its own window. "
+                "``output_size=1`` is global average pooling."),
+       forward=_adaptive_avg_pool, backward=_adaptive_avg_pool_backward),
+    Op("adaptive_max_pool", "AdaptiveMaxPool", (1, 2, 3),
+       "{nd}-d adaptive max pooling, as ``torch.nn.functional.adaptive_max_pool{nd}d``.",
+       (_INDICES, _ADAPTIVE_SIZE,
+        Param("return_indices", False, backward=False, doc=(
+            "Also return the int64 flat index of each maximum within its (n, c) plane."))),
+       (LayerParam("output_size"), LayerParam("return_indices", False)),
+       ("output_size",),
+       integers=True,
+       returns="The pooled array, and the indices if ``return_indices``.",
+       forward=_adaptive_max_pool, backward=_adaptive_max_pool_backward),
+    Op("lp_pool", "LPPool", (1, 2, 3),
+       "{nd}-d power-average pooling: ``(sum over the window of |x| ** p) ** (1 / p)``.",
+       (Param("norm_type", doc="float: p, non-zero; ``inf`` gives max |x| and ``-inf`` "
+                               "min |x|."),
+        _KERNEL, _STRIDE, _CEIL),
+       (LayerParam("norm_type"), LayerParam("kernel_size"), LayerParam("stride", None),
+        LayerParam("ceil_mode", False)),
+       ("norm_type", "kernel_size", "stride", "ceil_mode"),
+       integers=False,
+       returns="The pooled array, of the input's float dtype.",
+       forward=_lp_pool, backward=_lp_pool_backward,
+       notes=("Unlike ``torch.nn.functional.lp_pool{nd}d``, which raises x (not |x|) to the "
+              "power p\n    and rescales windows cut by ceil_mode, this is the p-norm of the "
+              "window's\n    in-bounds elements. Elsewhere the results agree.")),
+    Op("fractional_max_pool", "FractionalMaxPool", (2, 3),
+       "{nd}-d fractional max pooling, as "
+       "``torch.nn.functional.fractional_max_pool{nd}d``.",
+       (_INDICES,
+        Param("kernel_size", doc=f"{_SIZES}: the window size."),
+        Param("output_size", None, doc=(
+            "int or tuple of {nd} ints: the output size; give it or ``output_ratio``.")),
+        Param("output_ratio", None, doc=(
+            "float or tuple of {nd} in (0, 1): the output size's ratio to the input "
+            "size.")),
+        _RETURN_INDICES,
+        Param("random_samples", None, backward=False, doc=(
+            "float array of shape (N, C, {nd}) in [0, 1), optional: the samples that place "
+            "the windows (PyTorch's ``_random_samples``; in 2d, sample 0 drives W and "
+            "sample 1 drives H). Drawn from ``rng`` when omitted.")),
+        Param("rng", None, backward=False, doc=(
+            "numpy.random.Generator, optional: the source of the samples (default: a "
+            "fresh ``numpy.random.default_rng()``)."))),
+       (LayerParam("kernel_size", REQUIRED, _as_ntuple),
+        LayerParam("output_size", None, _as_ntuple_or_none),
+        LayerParam("output_ratio", None, _as_ntuple_or_none),
+        LayerParam("return_indices", False), LayerParam("_random_samples", None),
+        LayerParam("rng", None, keyword_only=True)),
+       (),  # PyTorch prints these layers with an empty extra_repr
+       integers=True,
+       returns="The pooled array, and the indices if ``return_indices``.",
+       forward=_fractional_max_pool, backward=_fractional_max_pool_backward),
+    Op("max_unpool", "MaxUnpool", (1, 2, 3),
+       "{nd}-d max unpooling, the partial inverse of ``max_pool{nd}d``, as "
+       "``torch.nn.functional.max_unpool{nd}d``.",
+       (Param("indices", doc=("integer array of x's shape: flat positions within each "
+                              "output (n, c) plane, as ``max_pool{nd}d`` returns.")),
+        Param("kernel_size", doc=(f"{_SIZES}: the pooling's window size; with stride and "
+                                  "padding it gives the default output size "
+                                  "``(in - 1) * stride + kernel_size - 2 * padding``.")),
+        Param("stride", None, doc=f"{_SIZES}: the pooling's step (default: kernel_size)."),
+        Param("padding", 0, doc=f"{_SIZES}: the pooling's padding."),
+        Param("output_size", None, doc=(
+            "sequence of {nd} ints (optionally led by N and C), optional: another output "
+            "size, strictly within ``stride`` of the default."))),
+       (LayerParam("kernel_size", REQUIRED, _as_ntuple),
+        LayerParam("stride", None, _stride_as_ntuple),
+        LayerParam("padding", 0, _as_ntuple)),
+       ("kernel_size", "stride", "padding"),
+       integers=True,
+       returns=("A zero-filled array with each x value at its index (the last one wins "
+                "where indices repeat)."),
+       forward=_max_unpool, backward=_max_unpool_backward),
+)
+
+BY_NAME = {op.name: op for op in OPS}
+
+
+def function_names():
+    """Every public function, forward and backward, in table order."""
+    return [op.function_name(nd) + suffix for op in OPS for nd in op.dims
+            for suffix in ("", "_backward")]
+
+
+# ---------------------------------------------------------------------------------------
+# Generated functions
+
+_SHAPES = {
+    1: ("(N, C, L) or (C, L)", "(N, L, C)"),
+    2: ("(N, C, H, W) or (C, H, W)", "(N, H, W, C)"),
+    3: ("(N, C, D, H, W) or (C, D, H, W)", "(N, D, H, W, C)"),
+}
+
+_DATA_FORMAT_DOC = (
+    '\n    data_format : "channels_first" (default) or "channels_last", keyword only.')
+
+
+def _signature(leading, params):
+    """Source text of a parameter list after ``leading`` names (defaults are simple
+    literals), ending with the keyword-only data_format."""
+    return ", ".join([*leading, *(p.name if p.default is REQUIRED else f"{p.name}={p.default!r}"
+                                  for p in params), "*", "data_format='channels_first'"])
+
+
+def _param_docs(op, params, nd):
+    lines = []
+    for p in params:
+        lines.append(f"    {p.name}\n        {p.doc.replace('{nd}', str(nd))}")
+    return "\n".join(lines)
+
+
+def _build(name, source, namespace):
+    exec(compile(source, f"<numbapool.functional.{name}>", "exec"), namespace)
+    function = namespace[name]
+    function.__module__ = "numbapool.functional"
+    return function
+
+
+def _forward_function(op, nd):
+    name = op.function_name(nd)
+    params = op.forward_params()
+    source = (f"def {name}({_signature(['x'], params)}):\n"
+              f"    return _forward(_Prepared(x, {nd}, data_format, {name!r}, {op.integers}),"
+              f" {''.join(p.name + ', ' for p in params)})\n")
+    function = _build(name, source, {"_forward": op.forward, "_Prepared": Prepared})
+    first, last = _SHAPES[nd]
+    summary = op.summary.replace("{nd}", str(nd))
+    notes = f"\n\n    {op.notes.replace('{nd}', str(nd))}" if op.notes else ""
+    function.__doc__ = (
+        f"{summary}{notes}\n\n    Parameters\n    ----------\n"
+        f"    x : array of shape {first}; with ``data_format=\"channels_last\"``, {last}.\n"
+        "        A NumPy array (or array-like) runs on the CPU, an array with\n"
+        "        ``__cuda_array_interface__`` (CuPy, Numba) on the GPU.\n"
+        f"{_param_docs(op, params, nd)}{_DATA_FORMAT_DOC}\n\n"
+        f"    Returns\n    -------\n    {op.returns}\n")
+    return function
+
+
+def _backward_function(op, nd):
+    forward_name = op.function_name(nd)
+    name = forward_name + "_backward"
+    params = op.backward_params()
+    source = (f"def {name}({_signature(['grad_output', 'x'], params)}):\n"
+              f"    return _backward(_Prepared(x, {nd}, data_format, {name!r}, False), "
+              f"grad_output, {''.join(p.name + ', ' for p in params)})\n")
+    function = _build(name, source, {"_backward": op.backward, "_Prepared": Prepared})
+    function.__doc__ = (
+        f"Gradient of ``{forward_name}`` with respect to its input.\n\n"
+        f"    Takes ``grad_output, x``, then {forward_name}'s arguments (see its docstring)"
+        f"\n    and returns grad_input with x's shape, dtype and memory layout.\n"
+        f"    Deterministic: bitwise the same for any thread count.\n\n"
+        f"    Parameters\n    ----------\n"
+        f"    grad_output : array\n"
+        f"        Gradient with respect to the forward's output (its shape, x's dtype).\n"
+        f"    x : array\n        The forward's input.\n"
+        f"{_param_docs(op, params, nd)}{_DATA_FORMAT_DOC}\n")
+    return function
+
+
+def functions():
+    """``{name: function}`` of every public function, generated from ``OPS``."""
+    made = {}
+    for op in OPS:
+        for nd in op.dims:
+            made[op.function_name(nd)] = _forward_function(op, nd)
+            made[op.function_name(nd) + "_backward"] = _backward_function(op, nd)
+    return made
+
