@@ -80,13 +80,11 @@ class Backend(abc.ABC):
         """Per (n, c) plane: zero ``out``, then write (or add) each value at its index
         (``_bodies.plane_scatterer``)."""
 
-    def scatter_by_plane(self, values, idx, out, element, accumulate, channels_last):
-        """``scatter_planes`` on (N, C, 1, 1, plane) views where the memory of all three
-        arrays allows them (one loop per plane, and no index to split)."""
-        merged = [self.merged_planes(array) for array in (values, idx, out)]
-        if all(view is not None for view in merged):
-            values, idx, out = merged
-        self.scatter_planes(values, idx, out, element, accumulate, channels_last)
+    def planes_as_rows(self, *arrays):
+        """``arrays`` as (N, C, 1, 1, plane) views where the memory of all of them allows
+        (kernels then find an index's place without splitting it), else as they are."""
+        merged = [self.merged_planes(array) for array in arrays]
+        return merged if all(view is not None for view in merged) else arrays
 
     @abc.abstractmethod
     def gather_by_index(self, grad, idx, grad_in, channels_last):

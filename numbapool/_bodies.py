@@ -165,6 +165,19 @@ def plane_scatterer(accumulate, load, lanes):
     @register_jitable
     def scatter_plane(values, idx, out, n, c, lane, zero):
         depth, height, width = out.shape[2], out.shape[3], out.shape[4]
+        first = 0 if lanes == 1 else lane  # constants where one thread owns the plane
+        if depth * height == 1 and values.shape[2] * values.shape[3] == 1:
+            # planes seen as rows: no index to split (the common case, and the fast one)
+            for at in range(first, width, lanes):
+                out[n, c, 0, 0, at] = zero
+            for j in range(values.shape[4]):
+                at = np.int64(idx[n, c, 0, 0, j])
+                if 0 <= at < width and (lanes == 1 or at % lanes == lane):
+                    if accumulate:
+                        out[n, c, 0, 0, at] += load(values[n, c, 0, 0, j])
+                    else:
+                        out[n, c, 0, 0, at] = values[n, c, 0, 0, j]
+            return
         if lanes == 1:
             for d in range(depth):
                 for h in range(height):
@@ -178,7 +191,7 @@ def plane_scatterer(accumulate, load, lanes):
             for jh in range(values.shape[3]):
                 for jw in range(values.shape[4]):
                     at = np.int64(idx[n, c, jd, jh, jw])
-                    if 0 <= at < depth * height * width and at % lanes == lane:
+                    if 0 <= at < depth * height * width and (lanes == 1 or at % lanes == lane):
                         d, h, w = unflat_index(at, height, width)
                         if accumulate:
                             out[n, c, d, h, w] += load(values[n, c, jd, jh, jw])

@@ -180,8 +180,9 @@ def scatter_gradient(inp, grad5, idx5):
     backend, element = inp.backend, inp.element
     grad_in = inp.empty(inp.x5.shape, element.compute)
     if grad_in.size:
-        backend.scatter_by_plane(backend.retype(grad5, element.storage), idx5, grad_in,
-                                 element, True, inp.channels_last)
+        backend.scatter_planes(*backend.planes_as_rows(
+            backend.retype(grad5, element.storage), idx5, grad_in), element, True,
+            inp.channels_last)
     return _finished(inp, grad_in)
 
 
@@ -191,9 +192,9 @@ def unpool(inp, idx5, out_spatial):
     out5 = inp.empty(tuple(inp.x5.shape[:2]) + tuple(out_spatial), element.dtype)
     if out5.size:
         # values are only moved: float16 and bfloat16 as their bits
-        backend.scatter_by_plane(backend.retype(inp.x5, element.storage), idx5,
-                                 backend.retype(out5, element.storage), element, False,
-                                 inp.channels_last)
+        backend.scatter_planes(*backend.planes_as_rows(
+            backend.retype(inp.x5, element.storage), idx5,
+            backend.retype(out5, element.storage)), element, False, inp.channels_last)
     return out5
 
 
@@ -202,6 +203,7 @@ def unpool_gradient(inp, grad5, idx5):
     backend, element = inp.backend, inp.element
     grad_in = inp.empty(inp.x5.shape, element.dtype)
     if grad_in.size:
-        backend.gather_by_index(backend.retype(grad5, element.storage), idx5,
-                                backend.retype(grad_in, element.storage), inp.channels_last)
+        backend.gather_by_index(*backend.planes_as_rows(
+            backend.retype(grad5, element.storage), idx5,
+            backend.retype(grad_in, element.storage)), inp.channels_last)
     return grad_in
