@@ -14,14 +14,27 @@ except ImportError:  # the suite still means something without torch: see refere
     torch = None
     F = None
 
-FLOATS = (np.float16, np.float32, np.float64)
+try:  # bfloat16 is a NumPy dtype through ml_dtypes, an optional dependency
+    from ml_dtypes import bfloat16
+except ImportError:
+    bfloat16 = None
+
+FLOATS = (np.float16, np.float32, np.float64) + ((bfloat16,) if bfloat16 else ())
 INTS = (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64)
 
 needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
 
 
 def tolerance(dtype):
+    """Relative (and absolute) tolerance of sums: about two units in the last place."""
+    if bfloat16 is not None and np.dtype(dtype) == bfloat16:
+        return 2e-2
     return {np.float16: 2e-3, np.float32: 2e-5, np.float64: 1e-9}[np.dtype(dtype).type]
+
+
+def is_16_bit_float(dtype):
+    """float16 or bfloat16: computed in float32, fractional windows placed in 16 bits."""
+    return np.dtype(dtype).itemsize == 2 and np.dtype(dtype).kind not in "iu"
 
 
 def assert_exact(got, expected):
@@ -29,6 +42,8 @@ def assert_exact(got, expected):
     got, expected = np.asarray(got), np.asarray(expected)
     assert got.shape == expected.shape
     assert got.dtype == expected.dtype
+    if bfloat16 is not None and got.dtype == bfloat16:  # NumPy's testing sees no NaN in it
+        got, expected = got.astype(np.float32), expected.astype(np.float32)
     np.testing.assert_array_equal(got, expected)
 
 
@@ -65,12 +80,17 @@ def make_input(rng, shape, dtype, specials=False):
 
 
 def to_torch(x):
+    """A tensor of x's values; bfloat16 arrays become torch.bfloat16 tensors (exactly)."""
+    if bfloat16 is not None and x.dtype == bfloat16:
+        return torch.from_numpy(x.astype(np.float32)).to(torch.bfloat16)
     return torch.from_numpy(np.ascontiguousarray(x))
 
 
 def from_torch(result):
     if isinstance(result, tuple):
         return tuple(from_torch(r) for r in result)
+    if result.dtype == torch.bfloat16:
+        return result.detach().float().numpy().astype(bfloat16)
     return result.detach().numpy()
 
 

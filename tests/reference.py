@@ -22,7 +22,7 @@ def _flat(pos, shape):
 
 def _lowest(dtype):
     """Initial running maximum: -inf for floats, the smallest value for integers."""
-    return dtype.type(-np.inf) if dtype.kind == "f" else np.iinfo(dtype).min
+    return np.iinfo(dtype).min if dtype.kind in "iu" else dtype.type(-np.inf)
 
 
 def _argmax(plane, axes, first):

@@ -13,7 +13,16 @@ from hypothesis import strategies as st
 
 import numbapool as npl
 import reference as ref
-from oracles import FLOATS, assert_close, layouts, make_input, needs_torch, torch
+from oracles import (
+    FLOATS,
+    assert_close,
+    from_torch,
+    layouts,
+    make_input,
+    needs_torch,
+    to_torch,
+    torch,
+)
 
 SHAPES = {1: (2, 3, 9), 2: (2, 3, 7, 6), 3: (1, 2, 5, 4, 6)}
 
@@ -24,11 +33,11 @@ def cut(value, nd):
 
 def autograd(forward, x, grad):
     """PyTorch's gradient of ``forward(tensor)`` at x for the output gradient ``grad``."""
-    t = torch.from_numpy(x.copy()).requires_grad_()
+    t = to_torch(x.copy()).requires_grad_()
     out = forward(t)
     out = out[0] if isinstance(out, tuple) else out
-    (g,) = torch.autograd.grad(out, t, torch.from_numpy(np.ascontiguousarray(grad)))
-    return g.numpy()
+    (g,) = torch.autograd.grad(out, t, to_torch(np.ascontiguousarray(grad)))
+    return from_torch(g)
 
 
 def check_every_layout(run, expected, dtype, x, *others):
@@ -159,7 +168,7 @@ def test_fractional_max_pool_backward(nd, dtype):
     if torch is not None:
         assert_close(autograd(lambda t: getattr(torch.nn.functional,
                                                 f"fractional_max_pool{nd}d")(
-            t, kernel, output_size=output, _random_samples=torch.from_numpy(samples)), x, grad),
+            t, kernel, output_size=output, _random_samples=to_torch(samples)), x, grad),
             expected, dtype)
     fn = getattr(npl, f"fractional_max_pool{nd}d_backward")
     check_every_layout(lambda a, g, i, **kw: fn(g, a, i, kernel, output, **kw), expected, dtype,

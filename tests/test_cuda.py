@@ -45,12 +45,15 @@ if __name__ != "__main__":  # run as a script, this file compiles kernels (see t
 
     import numbapool as npl
     from numbapool import _cuda
-    from oracles import layouts, make_input
+    from oracles import bfloat16, layouts, make_input
 
 try:
     import cupy
 except ImportError:
     cupy = None
+
+# the 16-bit floats numbapool computes in float32: float16, and bfloat16 with ml_dtypes
+HALVES = [np.float16] + ([bfloat16] if __name__ != "__main__" and bfloat16 else [])
 
 needs_real_gpu = pytest.mark.skipif(SIMULATED, reason="needs a real GPU (simulator run)")
 needs_cupy = pytest.mark.skipif(SIMULATED or cupy is None,
@@ -100,6 +103,11 @@ def assert_same(gpu, cpu, exact):
     assert tuple(gpu.shape) == cpu.shape and gpu.dtype == cpu.dtype
     assert memory_order(gpu) == memory_order(cpu), (gpu.strides, cpu.strides)
     host = _cuda.CUDA.to_host(gpu)
+    if cpu.dtype == bfloat16:  # compared as float32 (exactly), where NumPy sees its NaNs
+        host, cpu = host.astype(np.float32), cpu.astype(np.float32)
+        if not exact:  # both round float32 sums once; those may differ by an ulp
+            np.testing.assert_allclose(host, cpu, rtol=1e-2, atol=1e-2, equal_nan=True)
+            return
     if exact:
         np.testing.assert_array_equal(host, cpu)
     else:
@@ -153,7 +161,7 @@ def test_max_pool(nd, config):
            ceil_mode, True, exact=True, every_layout=nd == 2 or "memory")
 
 
-@pytest.mark.parametrize("dtype", [np.float16, np.float64, np.int8, np.uint64, np.int32])
+@pytest.mark.parametrize("dtype", [*HALVES, np.float64, np.int8, np.uint64, np.int32])
 def test_max_pool_dtypes(dtype):
     parity("max_pool2d", [sample_input(2, dtype)], 3, 2, 1, return_indices=True, exact=True,
            every_layout=dtype in (np.float16, np.int8))
@@ -172,7 +180,7 @@ def test_avg_pool(nd, config):
            every_layout=nd == 2 or "memory")
 
 
-@pytest.mark.parametrize("dtype", [np.float16, np.float64])
+@pytest.mark.parametrize("dtype", [*HALVES, np.float64])
 def test_avg_pool_dtypes(dtype):
     parity("avg_pool2d", [sample_input(2, dtype)], 3, 2, 1, exact=False)
 
@@ -186,7 +194,7 @@ def test_adaptive(op, nd, output_size):
            every_layout=nd == 2 or "memory", **extra)
 
 
-@pytest.mark.parametrize("dtype", [np.float16, np.float64, np.uint8])
+@pytest.mark.parametrize("dtype", [*HALVES, np.float64, np.uint8])
 def test_adaptive_dtypes(dtype):
     parity("adaptive_max_pool2d", [sample_input(2, dtype)], (2, 4), True, exact=True,
            every_layout=False)
@@ -227,7 +235,7 @@ def test_lp_pool_float16():
 
 
 @pytest.mark.parametrize("nd", [2, 3])
-@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.float64, np.int16])
+@pytest.mark.parametrize("dtype", [np.float32, *HALVES, np.float64, np.int16])
 def test_fractional_max_pool(nd, dtype):
     x = sample_input(nd, dtype, shape=(2, 2, 6, 7) if nd == 2 else (1, 2, 5, 6, 5))
     samples = np.random.default_rng(nd).random((x.shape[0], 2, nd))
@@ -245,7 +253,7 @@ def test_fractional_max_pool(nd, dtype):
 
 
 @pytest.mark.parametrize("nd", [1, 2, 3])
-@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.int64])
+@pytest.mark.parametrize("dtype", [np.float32, *HALVES, np.int64])
 def test_max_unpool(nd, dtype):
     # overlapping windows repeat indices: the last input must win
     x = sample_input(nd, dtype, specials=False)
@@ -311,7 +319,7 @@ def test_lp_pool_backward(nd, p):
 
 
 @pytest.mark.parametrize("nd", [2, 3])
-@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+@pytest.mark.parametrize("dtype", [np.float32, *HALVES])
 def test_fractional_max_pool_backward(nd, dtype):
     x = np.round(sample_input(nd, dtype, specials=False, shape=(1, 2, 6, 7, 6)[:nd + 2]))
     out, idx = getattr(npl, f"fractional_max_pool{nd}d")(
@@ -331,7 +339,7 @@ def test_max_unpool_backward(nd):
            every_layout=nd == 2 or "memory")
 
 
-@pytest.mark.parametrize("dtype", [np.float16, np.float64])
+@pytest.mark.parametrize("dtype", [*HALVES, np.float64])
 def test_backward_dtypes(dtype):
     x = np.round(sample_input(2, dtype, specials=False))
     out, idx = npl.max_pool2d(x, 3, 2, 1, return_indices=True)

@@ -15,10 +15,12 @@ from oracles import (
     assert_close,
     assert_exact,
     assert_exact_pair,
+    is_16_bit_float,
     is_channels_last_memory,
     layouts,
     make_input,
     needs_torch,
+    to_torch,
     torch,
     torch_call,
 )
@@ -107,7 +109,7 @@ def test_max_type_ops_every_dtype(dtype):
     assert_exact_pair(npl.adaptive_max_pool2d(x, (4, 5), return_indices=True),
                       ref.adaptive_max_pool(x, (4, 5)))
     # windows are placed in the input's float type (float64 samples for integer inputs)
-    sample_type = np.float16 if dtype == np.float16 else np.float64
+    sample_type = dtype if is_16_bit_float(dtype) else np.float64
     samples = np.minimum(rng.random((2, 3, 2)).astype(sample_type), sample_type(0.999))
     out, idx = npl.fractional_max_pool2d(x, 2, (4, 5), return_indices=True,
                                          random_samples=samples)
@@ -264,7 +266,7 @@ def test_fractional_max_pool(nd, dtype, kernel, output):
     expected = ref.fractional_max_pool(x, kernel, output, samples)
     if torch is not None:
         torch_result = torch_call(f"fractional_max_pool{nd}d", x, kernel, output_size=output,
-                                  return_indices=True, _random_samples=torch.from_numpy(samples))
+                                  return_indices=True, _random_samples=to_torch(samples))
         assert_exact_pair(torch_result, expected)
     fn = getattr(npl, f"fractional_max_pool{nd}d")
 
