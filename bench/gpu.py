@@ -1,15 +1,17 @@
 """Benchmark numbapool's GPU backend against PyTorch (cuDNN) on the same CuPy memory.
 
-    python bench/gpu.py [--repeat 7] [--calls 10] [--out bench/results]
+    python bench/gpu.py [--repeat 7] [--calls 10] [--only SUBSTRING] [--out bench/results]
 
 Needs a CUDA GPU, CuPy and numba-cuda (``pip install "numbapool[cuda]"``); PyTorch with
-CUDA for the comparison (cases still run without it). Every case runs float32 on
-channels-first and channels-last memory. Times come from CUDA events around ``--calls``
-back-to-back calls (so launch overhead counts when it exceeds the kernel), median of
-``--repeat`` runs. The roofline is the device-to-device copy bandwidth (bytes read +
-written per second by cudaMemcpy of a large buffer); each case reports the bytes it must
-move at least over its time as a fraction of it. A JSON record goes to
-``<out>/<date>-gpu-<device>.json``.
+CUDA for the comparison (cases still run without it). The cases are the CPU benchmark's
+(``numbapool.benchmark.cases``), float32, on channels-first and channels-last memory;
+backward cases time numbapool's ``*_backward`` against PyTorch's autograd. Times come
+from CUDA events around ``--calls`` back-to-back calls (so launch overhead counts when
+it exceeds the kernel), median of ``--repeat`` runs; the ratio is PyTorch's time over
+numbapool's (> 1: numbapool is faster), as on the CPU. The roofline is the
+device-to-device copy bandwidth (bytes read + written per second by cudaMemcpy of a
+large buffer); each case reports the bytes it must move at least over its time as a
+fraction of it. A JSON record goes to ``<out>/<date>-gpu-<device>.json``.
 """
 
 import argparse
@@ -22,12 +24,11 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-
 # run as a script from a checkout: import the numbapool next to this file
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numbapool as npl  # noqa: E402
+from numbapool.benchmark.cases import CASES, build, moved_bytes  # noqa: E402
 
 try:
     import torch
@@ -72,79 +73,6 @@ def copy_bandwidth(repeat):
 
     ms = event_ms(run, repeat, 3)
     return 2 * src.nbytes / (ms * 1e-3)
-
-
-def channels_last(x):
-    """The same values with C fastest in memory (PyTorch's channels_last)."""
-    import cupy
-
-    order = (0,) + tuple(range(2, x.ndim)) + (1,)
-    return cupy.ascontiguousarray(x.transpose(order)).transpose(
-        tuple(int(i) for i in np.argsort(order)))
-
-
-def as_torch(x):
-    return None if x is None else torch.as_tensor(x, device="cuda")
-
-
-def cases():
-    """``(name, shape, numbapool call, torch call or None, extra bytes moved)``; calls
-    take the input array (and, for backward cases, the prepared arrays)."""
-    big = (32, 256, 56, 56)
-    wide = (128, 2048, 7, 7)
-    image = (16, 64, 112, 112)
-    forward = [
-        ("global avg", big, lambda x: npl.adaptive_avg_pool2d(x, 1),
-         lambda t: F.adaptive_avg_pool2d(t, 1)),
-        ("global avg", wide, lambda x: npl.adaptive_avg_pool2d(x, 1),
-         lambda t: F.adaptive_avg_pool2d(t, 1)),
-        ("adaptive avg 7x7", big, lambda x: npl.adaptive_avg_pool2d(x, 7),
-         lambda t: F.adaptive_avg_pool2d(t, 7)),
-        ("adaptive avg 7x7", (64, 512, 13, 13), lambda x: npl.adaptive_avg_pool2d(x, 7),
-         lambda t: F.adaptive_avg_pool2d(t, 7)),
-        ("max 2x2/s2", image, lambda x: npl.max_pool2d(x, 2, 2),
-         lambda t: F.max_pool2d(t, 2, 2)),
-        ("max 3x3/s2/p1", image, lambda x: npl.max_pool2d(x, 3, 2, 1),
-         lambda t: F.max_pool2d(t, 3, 2, 1)),
-        ("avg 3x3/s2/p1", image, lambda x: npl.avg_pool2d(x, 3, 2, 1),
-         lambda t: F.avg_pool2d(t, 3, 2, 1)),
-        ("adaptive max 2x2", wide, lambda x: npl.adaptive_max_pool2d(x, 2),
-         lambda t: F.adaptive_max_pool2d(t, 2)),
-        ("max_pool3d 2", (4, 32, 32, 64, 64), lambda x: npl.max_pool3d(x, 2),
-         lambda t: F.max_pool3d(t, 2)),
-        ("max_pool1d 3/s1", (64, 64, 4096), lambda x: npl.max_pool1d(x, 3, 1),
-         lambda t: F.max_pool1d(t, 3, 1)),
-    ]
-    for name, shape, ours, theirs in forward:
-        yield name, shape, ours, theirs, None
-    yield "backward max 3x3/s2/p1", image, None, None, "max"
-    yield "backward adaptive avg 7x7", big, None, None, "adaptive"
-    yield "backward global avg", big, None, None, "global"
-
-
-def backward_calls(kind, x):
-    """(numbapool call, torch call, the arrays the calls read) for a backward case."""
-    import cupy
-
-    t = as_torch(x) if torch else None
-    if kind == "max":
-        y, idx = npl.max_pool2d(x, 3, 2, 1, return_indices=True)
-        grad = cupy.ones_like(y)
-        ours = lambda: npl.max_pool2d_backward(grad, x, idx, 3, 2, 1)  # noqa: E731
-        theirs = None
-        if t is not None:
-            g, i = as_torch(grad), as_torch(idx)
-            theirs = lambda: torch.ops.aten.max_pool2d_with_indices_backward(  # noqa: E731
-                g, t, [3, 3], [2, 2], [1, 1], [1, 1], False, i)
-        return ours, theirs, (grad, idx)
-    size = 7 if kind == "adaptive" else 1
-    grad = cupy.ones_like(npl.adaptive_avg_pool2d(x, size))
-    ours = lambda: npl.adaptive_avg_pool2d_backward(grad, x)  # noqa: E731
-    theirs = None
-    if t is not None:
-        g = as_torch(grad)
-        theirs = lambda: torch.ops.aten._adaptive_avg_pool2d_backward(g, t)  # noqa: E731
-    return ours, theirs, (grad,)
 
 
 def result_bytes(result):
@@ -207,44 +135,33 @@ def main(argv=None):
     device = device.decode() if isinstance(device, bytes) else device
     bandwidth = copy_bandwidth(args.repeat)
     print(f"{device}: device-to-device copy {bandwidth / 1e9:.0f} GB/s (read + write)")
-    print(f"{'case':28} {'shape':22} {'layout':6} {'numbapool':>10} {'torch':>9} "
+    print(f"{'case':22} {'shape':18} {'layout':6} {'numbapool':>10} {'torch':>9} "
           f"{'ratio':>6} {'of copy bw':>10}")
     records = []
-    rng = np.random.default_rng(0)
-    for name, shape, ours, theirs, backward in cases():
-        if args.only not in name:
+    for case in CASES:
+        if args.only not in case.id:
             continue
-        host = rng.standard_normal(shape, dtype=np.float32)
-        for layout in ("cf", "cl"):
-            record = {"case": name, "shape": list(shape), "layout": layout,
-                      "dtype": "float32"}
-            try:
-                x = cupy.asarray(host)
-                if layout == "cl":
-                    x = channels_last(x)
-                if backward:
-                    run_ours, run_theirs, read = backward_calls(backward, x)
-                    # reads grad_output (and indices), writes grad_input
-                    moved = sum(a.nbytes for a in read) + x.nbytes
-                else:
-                    t = as_torch(x) if torch else None
-                    run_ours = (lambda f=ours, x=x: f(x))
-                    run_theirs = (lambda f=theirs, t=t: f(t)) if t is not None else None
-                    moved = x.nbytes + result_bytes(run_ours())
-                ms = event_ms(run_ours, args.repeat, args.calls)
-                torch_ms = event_ms(run_theirs, args.repeat, args.calls) if run_theirs else None
-                record.update(numbapool_ms=ms, torch_ms=torch_ms, bytes=moved,
-                              ratio=ms / torch_ms if torch_ms else None,
-                              copy_bw_fraction=moved / (ms * 1e-3) / bandwidth)
-                torch_text = f"{torch_ms:9.3f}" if torch_ms else f"{'-':>9}"
-                ratio_text = f"{ms / torch_ms:6.2f}" if torch_ms else f"{'-':>6}"
-                print(f"{name:28} {str(shape):22} {layout:6} {ms:10.3f} {torch_text} "
-                      f"{ratio_text} {record['copy_bw_fraction']:10.2f}")
-            except Exception as error:  # noqa: BLE001  a failing case must not stop the rest
-                record["error"] = f"{type(error).__name__}: {error}"
-                print(f"{name:28} {str(shape):22} {layout:6} ERROR {record['error'][:200]}")
-            records.append(record)
-            cupy.get_default_memory_pool().free_all_blocks()
+        shape = "x".join(map(str, case.shape))
+        record = {"case": case.name, "id": case.id, "op": case.op, "kind": case.kind,
+                  "shape": list(case.shape), "layout": case.layout, "dtype": "float32"}
+        try:
+            bench = build(case, torch=torch, xp=cupy)
+            moved = moved_bytes(bench, bench.numbapool())
+            ms = event_ms(bench.numbapool, args.repeat, args.calls)
+            torch_ms = event_ms(bench.torch, args.repeat, args.calls) if bench.torch else None
+            # ratio: PyTorch's time over numbapool's (> 1: numbapool is faster)
+            record.update(numbapool_ms=ms, torch_ms=torch_ms, bytes=moved,
+                          ratio=torch_ms / ms if torch_ms else None,
+                          copy_bw_fraction=moved / (ms * 1e-3) / bandwidth)
+            torch_text = f"{torch_ms:9.3f}" if torch_ms else f"{'-':>9}"
+            ratio_text = f"{torch_ms / ms:6.2f}" if torch_ms else f"{'-':>6}"
+            print(f"{case.name:22} {shape:18} {case.layout:6} {ms:10.3f} {torch_text} "
+                  f"{ratio_text} {record['copy_bw_fraction']:10.2f}", flush=True)
+        except Exception as error:  # noqa: BLE001  a failing case must not stop the rest
+            record["error"] = f"{type(error).__name__}: {error}"
+            print(f"{case.name:22} {shape:18} {case.layout:6} ERROR {record['error'][:200]}")
+        records.append(record)
+        cupy.get_default_memory_pool().free_all_blocks()
     overhead = overhead_us(args.repeat)
     print("per-call overhead on a (1, 2, 4, 4) input (us): "
           + ", ".join(f"{k} {v:.1f}" for k, v in overhead.items()))

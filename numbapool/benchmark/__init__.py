@@ -3,7 +3,8 @@
 Run ``python -m numbapool bench --help`` for the options. Each case is timed for
 numbapool and, when torch is importable, for PyTorch on the same memory; a run is
 saved as JSON that a later run can be compared with (``--compare``), which is how
-CI can catch performance regressions.
+CI can catch performance regressions. The cases live in ``numbapool.benchmark.cases``,
+which ``bench/gpu.py`` shares.
 """
 
 from __future__ import annotations
@@ -19,158 +20,28 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numba
 import numpy as np
 
 import numbapool as npl
+from numbapool.benchmark.cases import (  # noqa: F401  (the case table is public here too)
+    CASES,
+    LAYOUTS,
+    OVERHEAD_CASES,
+    Bench,
+    Case,
+    build,
+    make_input,
+    missing_function,
+    moved_bytes,
+)
 
-LAYOUTS = ("cf", "cl")
 COMPILE_DTYPES = ("float32", "float64")
-
-
-@dataclass(frozen=True)
-class Case:
-    """One benchmark case.
-
-    ``op`` is the forward function's name, the same in numbapool and
-    ``torch.nn.functional``; ``kwargs`` are its arguments after the input.
-    ``shape`` is the logical (N, C, *spatial) shape. ``layout`` is "cf"
-    (contiguous, channels first) or "cl" (a channels-last array seen through a
-    transpose, so C is fastest in memory). A "backward" case times
-    ``numbapool.<op>_backward`` against PyTorch's autograd of ``op``.
-    """
-
-    name: str
-    op: str
-    shape: tuple[int, ...]
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    layout: str = "cf"
-    kind: str = "forward"
-
-    @property
-    def id(self) -> str:
-        return f"{self.name}-{'x'.join(map(str, self.shape))}-{self.layout}"
-
-    @property
-    def functions(self) -> tuple[str, ...]:
-        """Names of the numbapool functions the case needs."""
-        if self.kind == "backward":
-            return (self.op, self.op + "_backward")
-        return (self.op,)
-
-
-def _both_layouts(name, op, shape, kind="forward", **kwargs) -> list[Case]:
-    return [Case(name, op, shape, kwargs, layout, kind) for layout in LAYOUTS]
-
-
-CASES: list[Case] = [
-    *_both_layouts("global_avg", "adaptive_avg_pool2d", (32, 256, 56, 56), output_size=1),
-    *_both_layouts("global_avg", "adaptive_avg_pool2d", (128, 2048, 7, 7), output_size=1),
-    *_both_layouts("adaptive_avg7", "adaptive_avg_pool2d", (32, 256, 56, 56), output_size=7),
-    *_both_layouts("adaptive_avg7", "adaptive_avg_pool2d", (64, 512, 13, 13), output_size=7),
-    *_both_layouts("max2s2", "max_pool2d", (16, 64, 112, 112), kernel_size=2, stride=2),
-    *_both_layouts("max3s2p1", "max_pool2d", (16, 64, 112, 112), kernel_size=3, stride=2, padding=1),
-    *_both_layouts("avg3s2p1", "avg_pool2d", (16, 64, 112, 112), kernel_size=3, stride=2, padding=1),
-    *_both_layouts("adaptive_max2", "adaptive_max_pool2d", (128, 2048, 7, 7), output_size=2),
-    *_both_layouts("max3d_2", "max_pool3d", (4, 32, 32, 64, 64), kernel_size=2),
-    *_both_layouts("max1d_3s1", "max_pool1d", (64, 64, 4096), kernel_size=3, stride=1),
-    *_both_layouts("tiny_global_avg", "adaptive_avg_pool2d", (1, 64, 7, 7), output_size=1),
-    *_both_layouts("tiny_max2", "max_pool2d", (1, 64, 7, 7), kernel_size=2),
-    *_both_layouts("max3s2p1_bwd", "max_pool2d", (16, 64, 112, 112), "backward",
-                   kernel_size=3, stride=2, padding=1),
-    *_both_layouts("adaptive_avg7_bwd", "adaptive_avg_pool2d", (32, 256, 56, 56), "backward",
-                   output_size=7),
-    *_both_layouts("global_avg_bwd", "adaptive_avg_pool2d", (32, 256, 56, 56), "backward",
-                   output_size=1),
-]
-
-# Inputs so small that the time is the fixed cost of a call.
-OVERHEAD_CASES: list[Case] = [
-    Case("overhead_max2", "max_pool2d", (1, 1, 4, 4), {"kernel_size": 2}),
-    Case("overhead_global_avg", "adaptive_avg_pool2d", (1, 1, 4, 4), {"output_size": 1}),
-]
-
-
-@dataclass
-class Bench:
-    """Zero-argument callables that run a case, and the arrays its kernel must read."""
-
-    numbapool: Callable[[], Any]
-    torch: Callable[[], Any] | None
-    reads: tuple[np.ndarray, ...]
-
-
-def make_input(shape, layout="cf", dtype=np.float32, seed=0) -> np.ndarray:
-    """Random array of logical shape (N, C, *spatial) in the given memory layout."""
-    rng = np.random.default_rng(seed)
-    if layout == "cf":
-        return rng.standard_normal(shape, dtype=dtype)
-    n, c, *spatial = shape
-    x = rng.standard_normal((n, *spatial, c), dtype=dtype)
-    return x.transpose(0, x.ndim - 1, *range(1, x.ndim - 1))
-
-
-def missing_function(case: Case) -> str | None:
-    """Name of a numbapool function the case needs that does not exist, else None."""
-    return next((f for f in case.functions if getattr(npl, f, None) is None), None)
-
-
-def build(case: Case, dtype=np.float32, torch=None) -> Bench:
-    """Set up a case; pass the ``torch`` module to also get the PyTorch callable.
-
-    Both callables return their result (for backward: the input gradient), and
-    PyTorch works on the same memory as numbapool, so channels-last inputs reach
-    it with channels-last strides.
-    """
-    x = make_input(case.shape, case.layout, dtype)
-    forward = getattr(npl, case.op)
-    torch_forward = getattr(torch.nn.functional, case.op) if torch is not None else None
-    if case.kind == "forward":
-        torch_call = None
-        if torch is not None:
-            torch_call = partial(torch_forward, torch.from_numpy(x), **case.kwargs)
-        return Bench(partial(forward, x, **case.kwargs), torch_call, (x,))
-
-    with_indices = "max" in case.op
-    if with_indices:
-        y, indices = forward(x, **case.kwargs, return_indices=True)
-    else:
-        y, indices = forward(x, **case.kwargs), None
-    grad = np.empty_like(y)  # keeps y's memory layout, as autograd's grad_output would have
-    grad[...] = np.random.default_rng(1).standard_normal(y.shape, dtype=dtype)
-    backward = getattr(npl, case.op + "_backward")
-    # The backward functions infer output_size from grad_output.
-    kwargs = {k: v for k, v in case.kwargs.items() if k != "output_size"}
-    args = (grad, x, indices) if with_indices else (grad, x)
-    torch_call = None
-    if torch is not None:
-        xt = torch.from_numpy(x).requires_grad_()
-        yt = torch_forward(xt, **case.kwargs)
-        gt = torch.from_numpy(grad)
-
-        def torch_call():
-            return torch.autograd.grad(yt, xt, gt, retain_graph=True)[0]
-
-    reads = (grad, indices) if with_indices else (grad,)
-    return Bench(partial(backward, *args, **kwargs), torch_call, reads)
-
-
-def moved_bytes(bench: Bench, result) -> int:
-    """Bytes an ideal kernel moves: each array it must read once, each result written once.
-
-    Forward reads the input; backward reads grad_output (and the indices for max
-    pooling) but not the input, whose shape is all it needs. Results include
-    int64 indices where the call returns them, and the input gradient for backward.
-    """
-    outputs = result if isinstance(result, tuple) else (result,)
-    return sum(a.nbytes for a in (*bench.reads, *outputs))
 
 
 _MIN_SAMPLE_S = 1e-3
