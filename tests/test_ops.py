@@ -1,0 +1,140 @@
+"""Every family of the op table, every rank, element type and layout, forward, backward and
+layer, against the independent reference (rows in ``ops_table.py``).
+
+The family tests (``test_forward.py``, ``test_backward.py``, ...) probe each family's
+semantics in depth and against PyTorch; this module makes sure that whatever the op table
+generates (functions, gradients, layers, docstrings) is right for every family it holds.
+"""
+
+import inspect
+
+import numpy as np
+import pytest
+
+import numbapool as npl
+from numbapool import _ops
+from oracles import FLOATS, INTS, assert_close, assert_exact, layouts
+from ops_table import ROWS
+
+CASES = [(op, nd) for op in _ops.OPS for nd in op.dims]
+
+
+def case_id(case):
+    op, nd = case
+    return op.function_name(nd)
+
+
+def element_types(op):
+    return FLOATS + (INTS if op.integers else ())
+
+
+def compare(got, expected, exact, dtype):
+    if exact or np.dtype(dtype).kind in "iu":
+        assert_exact(got, expected)
+    else:
+        assert_close(got, expected, dtype)
+
+
+def test_every_family_has_a_reference_row():
+    assert {op.name for op in _ops.OPS} == set(ROWS)
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_generated_api(case):
+    op, nd = case
+    name = op.function_name(nd)
+    forward, backward = getattr(npl, name), getattr(npl, name + "_backward")
+    layer = getattr(npl.nn, op.layer_name(nd))
+    for public in (npl.__all__, npl.functional.__all__):
+        assert name in public and name + "_backward" in public
+    assert op.layer_name(nd) in npl.nn.__all__
+    forward_params = list(inspect.signature(forward).parameters)
+    assert forward_params == ["x", *(p.name for p in op.forward_params()), "data_format"]
+    assert list(inspect.signature(backward).parameters) == [
+        "grad_output", "x", *(p.name for p in op.backward_params()), "data_format"]
+    for function in (forward, backward):
+        assert function.__module__ == "numbapool.functional"
+        assert function.__name__ == function.__qualname__ in (name, name + "_backward")
+        for param in inspect.signature(function).parameters:
+            assert f"    {param}" in function.__doc__, (function.__name__, param)
+    constructor = inspect.signature(layer.__init__).parameters
+    assert list(constructor)[1:] == [p.name for p in op.constructor_params(nd)] + [
+        "data_format"]
+    assert layer.__module__ == "numbapool.nn" and name in layer.__doc__
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_forward_and_backward_match_the_reference(case):
+    op, nd = case
+    row = ROWS[op.name]
+    forward = getattr(npl, op.function_name(nd))
+    backward = getattr(npl, op.function_name(nd) + "_backward")
+    for dtype in element_types(op):
+        rng = np.random.default_rng(nd)
+        arrays, kwargs = row.inputs(rng, nd, dtype)
+        expected = row.forward(arrays, kwargs, nd)
+        expected = expected if row.returns_indices else (expected,)
+        for label, laid_out, extra, back in layouts(*arrays):
+            got = forward(*laid_out, **kwargs, **extra)
+            got = got if row.returns_indices else (got,)
+            for part, want in zip(got, expected):
+                compare(back(part), want, row.exact, dtype)
+        if np.dtype(dtype).kind in "iu":
+            continue  # integers have no gradient
+        out = expected[0]
+        grad = np.random.default_rng(7).standard_normal(out.shape).astype(dtype)
+        indices = expected[1] if row.returns_indices else None
+        want = row.backward(grad, arrays, kwargs, nd, indices)
+        backward_kwargs = {k: v for k, v in kwargs.items() if k not in row.backward_drops}
+        extra_arrays = (indices,) if row.returns_indices else arrays[1:]
+        for label, (g, x, *rest), extra, back in layouts(grad, arrays[0], *extra_arrays):
+            got = backward(g, x, *rest, **backward_kwargs, **extra)
+            assert got.shape == x.shape and got.dtype == x.dtype, label
+            compare(back(got), want, False, dtype)
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_layer_matches_its_functions(case):
+    op, nd = case
+    row = ROWS[op.name]
+    arrays, kwargs = row.inputs(np.random.default_rng(3), nd, np.float32)
+    layer_kwargs = {p.name: kwargs[p.name] for p in op.constructor_params(nd)
+                    if p.name in kwargs}
+    if op.name == "fractional_max_pool":
+        layer_kwargs["_random_samples"] = kwargs["random_samples"]
+    layer = getattr(npl.nn, op.layer_name(nd))(**layer_kwargs)
+    call_arrays = arrays[:1]
+    if op.name == "max_unpool":
+        got = layer(arrays[0], arrays[1], kwargs["output_size"])
+    else:
+        got = layer(*call_arrays)
+    expected = getattr(npl, op.function_name(nd))(*arrays, **kwargs)
+    for part, want in zip(got if isinstance(got, tuple) else (got,),
+                          expected if isinstance(expected, tuple) else (expected,)):
+        assert_exact(part, want)
+    out = got[0] if isinstance(got, tuple) else got
+    grad = np.random.default_rng(5).standard_normal(out.shape).astype(np.float32)
+    indices = expected[1] if row.returns_indices else None
+    want = row.backward(grad, arrays, kwargs, nd, indices)
+    assert_close(layer.backward(grad), want, np.float32)
+
+
+def test_benchmark_cases_call_functions_of_the_table():
+    from numbapool.benchmark.cases import CASES as BENCH, OVERHEAD_CASES
+
+    names = set(_ops.function_names())
+    for case in BENCH + OVERHEAD_CASES:
+        assert set(case.functions) <= names, case.id
+
+
+def test_import_loads_no_optional_package():
+    import subprocess
+    import sys
+
+    code = ("import sys, numbapool, numbapool.nn\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('ml_dtypes', 'cupy', 'torch', 'dask', 'matplotlib') or "
+            "m.startswith('numba.cuda')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
