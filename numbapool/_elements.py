@@ -39,38 +39,32 @@ def store_plain(value):
     return value
 
 
-@register_jitable
-def load_half_bits(bits):
-    """An IEEE half, given as its uint16 bits, as a float32 (exact)."""
-    bits = np.int64(bits)
-    exponent = (bits >> 10) & 0x1F
-    mantissa = bits & 0x3FF
-    if exponent == 0:
-        magnitude = math.ldexp(float(mantissa), -24)
-    elif exponent == 31:
-        magnitude = math.inf if mantissa == 0 else math.nan
-    else:
-        magnitude = math.ldexp(float(mantissa + 1024), int(exponent - 25))
-    if bits >> 15:
-        magnitude = -magnitude
-    return np.float32(magnitude)
+def _bits_loader(exponent_bits, mantissa_bits):
+    """A loader of IEEE-style binary floats given as their bits, as float32 (exactly)."""
+    bias = (1 << (exponent_bits - 1)) - 1
+    all_ones = (1 << exponent_bits) - 1
+
+    @register_jitable
+    def load(bits):
+        bits = np.int64(bits)
+        exponent = (bits >> mantissa_bits) & all_ones
+        mantissa = bits & ((1 << mantissa_bits) - 1)
+        if exponent == 0:  # zero or subnormal
+            magnitude = math.ldexp(float(mantissa), 1 - bias - mantissa_bits)
+        elif exponent == all_ones:
+            magnitude = math.inf if mantissa == 0 else math.nan
+        else:
+            magnitude = math.ldexp(float(mantissa + (1 << mantissa_bits)),
+                                   int(exponent - bias - mantissa_bits))
+        if bits >> (exponent_bits + mantissa_bits):
+            magnitude = -magnitude
+        return np.float32(magnitude)
+
+    return load
 
 
-@register_jitable
-def load_bfloat16_bits(bits):
-    """A bfloat16, given as its uint16 bits, as a float32 (exact)."""
-    bits = np.int64(bits)
-    exponent = (bits >> 7) & 0xFF
-    mantissa = bits & 0x7F
-    if exponent == 0:
-        magnitude = math.ldexp(float(mantissa), -133)
-    elif exponent == 255:
-        magnitude = math.inf if mantissa == 0 else math.nan
-    else:
-        magnitude = math.ldexp(float(mantissa + 128), int(exponent - 134))
-    if bits >> 15:
-        magnitude = -magnitude
-    return np.float32(magnitude)
+load_half_bits = _bits_loader(5, 10)
+load_bfloat16_bits = _bits_loader(8, 7)
 
 
 @register_jitable

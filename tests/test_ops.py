@@ -138,3 +138,38 @@ def test_import_loads_no_optional_package():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_16_bit_loads_are_exact_and_bfloat16_stores_round_to_nearest_even():
+    """Over every bit pattern: what kernels read of float16 and bfloat16 is the value
+    NumPy (ml_dtypes) reads; what CUDA kernels store as bfloat16 is what ml_dtypes
+    rounds to."""
+    from numba import njit
+
+    from numbapool import _elements
+
+    def apply(function, values, out):
+        @njit
+        def each(values, out):
+            for i in range(values.size):
+                out[i] = function(values[i])
+
+        each(values, out)
+
+    bits = np.arange(1 << 16, dtype=np.uint16)
+    loaded = np.empty(bits.size, np.float32)
+    apply(_elements.load_half_bits, bits, loaded)
+    np.testing.assert_array_equal(loaded, bits.view(np.float16).astype(np.float32))
+    bfloat16 = pytest.importorskip("ml_dtypes").bfloat16
+    apply(_elements.load_bfloat16_bits, bits, loaded)
+    np.testing.assert_array_equal(loaded, bits.view(bfloat16).astype(np.float32))
+    rng = np.random.default_rng(0)
+    values = np.concatenate([
+        (rng.standard_normal(20000) * 10.0 ** rng.integers(-45, 39, 20000)).astype(np.float32),
+        loaded[::97],  # bfloat16 values themselves, subnormals and both infinities included
+        np.array([3.4e38, 2**-134, 3 * 2**-135, -0.0, np.nextafter(np.float32(1), 2)],
+                 np.float32)])
+    values = values[~np.isnan(values)]
+    stored = np.empty(values.size, np.uint16)
+    apply(_elements.store_bfloat16_bits, values, stored)
+    np.testing.assert_array_equal(stored, values.astype(bfloat16).view(np.uint16))
