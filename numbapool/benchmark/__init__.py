@@ -224,7 +224,7 @@ def _threading_layer() -> str | None:
         return None
 
 
-def run(cases, overhead_cases=(), *, quick=False, compile=False) -> dict:
+def run(cases, overhead_cases=(), *, quick=False, compile=False, order="table") -> dict:
     """Time ``cases`` and ``overhead_cases`` (printing as it goes); return the JSON-ready run."""
     torch = _import_torch()
     if torch is None:
@@ -277,6 +277,7 @@ def run(cases, overhead_cases=(), *, quick=False, compile=False) -> dict:
         "threading_layer": _threading_layer(),
         "torch_threads": None if torch is None else torch.get_num_threads(),
         "quick": quick,
+        "order": order,
         "bandwidth_bytes_per_s": bandwidth,
         "bandwidth_method": "median of single-threaded np.copyto of 256 MiB float64, (read + write) / time",
         "ratio_geomean": ratio_geomean,
@@ -356,6 +357,13 @@ def _report_comparison(baseline: dict, current: dict, max_slowdown: float, basel
     return 1 if regressions else 0
 
 
+def ordered(cases, order):
+    """``cases`` in the table's order, or by input size, smallest or largest first."""
+    if order == "table":
+        return list(cases)
+    return sorted(cases, key=lambda case: math.prod(case.shape), reverse=order == "large-first")
+
+
 def _default_out() -> Path:
     host = re.sub(r"[^A-Za-z0-9_-]+", "-", platform.node().split(".")[0]) or "host"
     return Path("bench", "results", f"{datetime.now():%Y-%m-%d-%H%M%S}-{host}-cpu.json")
@@ -368,6 +376,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quick", action="store_true", help="fewer repeats per case")
     p.add_argument("--cases", metavar="SUBSTRING", help="only cases whose id contains SUBSTRING (e.g. global_avg, _bwd, -cl)")
+    p.add_argument("--order", choices=("table", "small-first", "large-first"), default="table",
+                   help="the order cases run in (default: the case table's); kernels compile "
+                        "on first use, so the order decides which build a cache holds first")
     p.add_argument("--threads", type=int, help="threads for numba and torch (default: numba's default)")
     p.add_argument("--out", "--save", metavar="PATH", type=Path,
                    help="where to write the run's JSON (default: bench/results/<date>-<host>-cpu.json)")
@@ -392,9 +403,10 @@ def main(argv=None) -> int:
     else:
         if args.threads:
             numba.set_num_threads(args.threads)
-        cases = [c for c in CASES if not args.cases or args.cases in c.id]
+        cases = ordered([c for c in CASES if not args.cases or args.cases in c.id], args.order)
         overhead = [c for c in OVERHEAD_CASES if not args.cases or args.cases in c.id]
-        current = run(cases, overhead, quick=args.quick, compile=args.compile_times)
+        current = run(cases, overhead, quick=args.quick, compile=args.compile_times,
+                      order=args.order)
         out = args.out or _default_out()
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(current, indent=1) + "\n")
