@@ -15,6 +15,8 @@ family's windows and reduction. Adding a family that needs no new kernel is a ro
 and its two functions.
 """
 
+import collections.abc
+import textwrap
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -289,7 +291,7 @@ def _default_to_kernel(value, arguments, nd):
 def _ntuple(value, nd):
     """PyTorch's ``_single``/``_pair``/``_triple``: an iterable becomes a tuple, a scalar
     is repeated ``nd`` times."""
-    if isinstance(value, (tuple, list, np.ndarray)):
+    if isinstance(value, collections.abc.Iterable):
         return tuple(value)
     return (value,) * nd
 
@@ -306,7 +308,7 @@ def _stride_as_ntuple(value, arguments, nd):
     return _ntuple(arguments["kernel_size"] if value is None else value, nd)
 
 
-_SIZES = "int or tuple of {nd} ints"
+_SIZES = "int or {nd}-tuple of ints"
 _INDICES_DOC = "The indices the forward returned."
 _KERNEL = Param("kernel_size", doc=f"{_SIZES}: the window size.")
 _STRIDE = Param("stride", None, doc=f"{_SIZES}: the window step (default: kernel_size).")
@@ -318,7 +320,7 @@ _RETURN_INDICES = Param("return_indices", False, backward=False, doc=(
     "its (n, c) plane (the input of ``max_unpool{nd}d``)."))
 _INDICES = Param("indices", forward=False, doc=_INDICES_DOC)
 _ADAPTIVE_SIZE = Param("output_size", backward=False, doc=(
-    "int or tuple of {nd} ints or None: the output's spatial size; a ``None`` entry keeps "
+    "int, {nd}-tuple of ints or None: the output's spatial size; a ``None`` entry keeps "
     "that input size. Output ``o`` covers ``[floor(o * in / out), ceil((o + 1) * in / "
     "out))``, so windows may overlap and differ in size, and ``out > in`` is allowed."))
 
@@ -394,17 +396,17 @@ OPS = (
        returns="The pooled array, of the input's float dtype.",
        forward=_lp_pool, backward=_lp_pool_backward,
        notes=("Unlike ``torch.nn.functional.lp_pool{nd}d``, which raises x (not |x|) to the "
-              "power p\n    and rescales windows cut by ceil_mode, this is the p-norm of the "
-              "window's\n    in-bounds elements. Elsewhere the results agree.")),
+              "power p and rescales windows cut by ceil_mode, this is the p-norm of the "
+              "window's in-bounds elements. Elsewhere the results agree.")),
     Op("fractional_max_pool", "FractionalMaxPool", (2, 3),
        "{nd}-d fractional max pooling, as "
        "``torch.nn.functional.fractional_max_pool{nd}d``.",
        (_INDICES,
         Param("kernel_size", doc=f"{_SIZES}: the window size."),
         Param("output_size", None, doc=(
-            "int or tuple of {nd} ints: the output size; give it or ``output_ratio``.")),
+            "int or {nd}-tuple of ints: the output size; give it or ``output_ratio``.")),
         Param("output_ratio", None, doc=(
-            "float or tuple of {nd} in (0, 1): the output size's ratio to the input "
+            "float or {nd}-tuple of floats in (0, 1): the output size's ratio to the input "
             "size.")),
         _RETURN_INDICES,
         Param("random_samples", None, backward=False, doc=(
@@ -475,11 +477,13 @@ def _signature(leading, params):
                                   for p in params), "*", "data_format='channels_first'"])
 
 
+def _wrapped(text, nd, indent):
+    return textwrap.fill(text.replace("{nd}", str(nd)), width=88, initial_indent=indent,
+                         subsequent_indent=indent)
+
+
 def _param_docs(op, params, nd):
-    lines = []
-    for p in params:
-        lines.append(f"    {p.name}\n        {p.doc.replace('{nd}', str(nd))}")
-    return "\n".join(lines)
+    return "\n".join(f"    {p.name}\n{_wrapped(p.doc, nd, ' ' * 8)}" for p in params)
 
 
 def _build(name, source, namespace):
@@ -498,14 +502,15 @@ def _forward_function(op, nd):
     function = _build(name, source, {"_forward": op.forward, "_Prepared": Prepared})
     first, last = _SHAPES[nd]
     summary = op.summary.replace("{nd}", str(nd))
-    notes = f"\n\n    {op.notes.replace('{nd}', str(nd))}" if op.notes else ""
+    notes = f"\n\n{_wrapped(op.notes, nd, ' ' * 4)}" if op.notes else ""
     function.__doc__ = (
         f"{summary}{notes}\n\n    Parameters\n    ----------\n"
-        f"    x : array of shape {first}; with ``data_format=\"channels_last\"``, {last}.\n"
-        "        A NumPy array (or array-like) runs on the CPU, an array with\n"
-        "        ``__cuda_array_interface__`` (CuPy, Numba) on the GPU.\n"
+        f"    x : array of shape {first},\n"
+        f"        or {last} with ``data_format=\"channels_last\"``. A NumPy array (or\n"
+        "        array-like) runs on the CPU, an array with ``__cuda_array_interface__``\n"
+        "        (CuPy, Numba) on the GPU.\n"
         f"{_param_docs(op, params, nd)}{_DATA_FORMAT_DOC}\n\n"
-        f"    Returns\n    -------\n    {op.returns}\n")
+        f"    Returns\n    -------\n{_wrapped(op.returns, nd, ' ' * 4)}\n")
     return function
 
 
