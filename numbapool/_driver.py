@@ -26,12 +26,16 @@ from numbapool._windows import ADAPTIVE, TRIVIAL, Dims, Geometry
 class Prepared:
     """An input as the kernels see it, and the way back to the caller's shape."""
 
-    def __init__(self, x, nd, data_format, op, integers_allowed):
+    def __init__(self, x, nd, data_format, op, integers=frozenset(),
+                 empty_channels_unbatched=False, empty_channels_batched=False):
+        """``x`` for ``op`` of rank ``nd``: ``op`` takes the integer dtypes in
+        ``integers``, and an input without channels when unbatched or batched as the two
+        flags say (PyTorch's rules differ between families)."""
         self.op = op
         self.nd = nd
         self.data_format = _params.check_data_format(data_format)
         self.backend, array = backend_for(x, op)
-        self.element = _elements.element(array.dtype, op, integers_allowed)
+        self.element = _elements.element(array.dtype, op, integers)
         self.dtype = self.element.dtype
         if array.ndim not in (nd + 1, nd + 2):
             raise ValueError(
@@ -40,8 +44,14 @@ class Prepared:
             )
         self.batched = array.ndim == nd + 2
         self.x5 = self.backend.canonical(array, nd, self.batched, self.data_format)
-        self.spatial = _params.spatial_sizes(self.x5.shape, nd, array.shape)
+        self.spatial = _params.spatial_sizes(
+            self.x5.shape, nd, array.shape,
+            empty_channels_batched if self.batched else empty_channels_unbatched)
         self.channels_last = is_channels_last(self.x5.shape, self.x5.strides)
+
+    def compute_as(self, element):
+        """Compute with another element type than the input's (``_elements.read_as_float``)."""
+        self.element = element
 
     def dims(self, geometry):
         """The op's per-dim geometries padded to (D, H, W) with trivial size-1 dims."""

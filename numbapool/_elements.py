@@ -136,6 +136,25 @@ _INTEGERS = {np.dtype(t): _plain(t, np.float64)
              for t in (np.int8, np.int16, np.int32, np.int64,
                        np.uint8, np.uint16, np.uint32, np.uint64)}
 
+INTEGERS = frozenset(_INTEGERS)
+"""Every integer dtype (max-type families take them all)."""
+
+INT64 = frozenset({np.dtype(np.int64)})
+"""The one integer dtype PyTorch averages (avg and LP pooling)."""
+
+
+@register_jitable
+def load_as_float64(value):
+    return np.float64(value)
+
+
+def read_as_float(element, result):
+    """``element`` (an integer type) read into float64 arithmetic, with results of dtype
+    ``result``: LP pooling of int64 input (float32 results, as PyTorch gives)."""
+    return Element(np.dtype(result), element.storage, np.dtype(np.float64),
+                   load_as_float64, np.dtype(result), store_plain, element.sample,
+                   element.sample_compute, element.rounding, element.largest_sample)
+
 
 def _bfloat16(dtype):
     # CUDA kernels store bits; the CPU converts float32 results with NumPy (ml_dtypes)
@@ -147,16 +166,23 @@ def is_bfloat16(dtype) -> bool:
     return dtype.name == "bfloat16" and dtype.itemsize == 2 and dtype.kind == "V"
 
 
-def element(dtype, op, integers_allowed):
-    """The row of ``dtype``; a TypeError naming it when ``op`` cannot take it."""
+def element(dtype, op, integers=frozenset()):
+    """The row of ``dtype``; a TypeError naming it when ``op`` cannot take it (``op``
+    takes the float types and the integer dtypes in ``integers``)."""
     dtype = np.dtype(dtype)
     found = _FLOATS.get(dtype)
     if found is None and is_bfloat16(dtype):
         found = _FLOATS.setdefault(dtype, _bfloat16(dtype))
-    if found is None and integers_allowed:
-        found = _INTEGERS.get(dtype)
+    if found is None and dtype in integers:
+        found = _INTEGERS[dtype]
     if found is not None:
         return found
-    allowed = "float16, bfloat16, float32, float64" + (
-        " or an integer dtype" if integers_allowed else "")
+    allowed = "float16, bfloat16, float32, float64"
+    if integers == INTEGERS:
+        allowed += " or an integer dtype"
+    elif integers:
+        allowed += " or " + ", ".join(sorted(str(t) for t in integers))
+        if dtype in INTEGERS:
+            allowed += f" (the integer dtype{'s' if len(integers) > 1 else ''} PyTorch " \
+                       f"takes here)"
     raise TypeError(f"{op} does not support dtype {dtype}; expected {allowed}")

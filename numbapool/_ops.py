@@ -31,12 +31,14 @@ REQUIRED = object()
 @dataclass(frozen=True)
 class Param:
     """One parameter after the input: PyTorch's name and default, whether the forward
-    function and the ``*_backward`` function take it, and its docstring entry."""
+    function and the ``*_backward`` function take it, whether it is keyword-only
+    (numbapool's own additions), and its docstring entry."""
 
     name: str
     default: object = REQUIRED
     forward: bool = True
     backward: bool = True
+    keyword_only: bool = False
     doc: str = ""
 
 
@@ -62,12 +64,16 @@ class Op:
     params: tuple          # Param, in PyTorch's functional order
     layer_params: tuple    # LayerParam, in PyTorch's constructor order
     repr_fields: tuple     # what a layer's repr shows, as PyTorch's does
-    integers: bool         # takes integer dtypes (max-type families)
+    integers: frozenset    # the integer dtypes it takes, as PyTorch does
     returns: str           # the Returns entry of the docstring
     forward: object        # forward(inp, *forward params) -> caller's result
     backward: object       # backward(inp, grad_output, *backward params) -> grad_input
     notes: str = ""        # extra docstring paragraph
     layer_params_by_dim: dict = field(default_factory=dict)  # nd -> layer_params override
+    # PyTorch takes an input without channels: unbatched for some families, and batched
+    # in the ranks listed (adaptive average pooling 1d and 2d)
+    empty_channels_unbatched: bool = False
+    empty_channels_batched: tuple = ()
 
     def function_name(self, nd):
         return f"{self.name}{nd}d"
@@ -80,6 +86,11 @@ class Op:
 
     def backward_params(self):
         return [p for p in self.params if p.backward]
+
+    def prepared(self, x, nd, data_format, name, integers):
+        """The input of function ``name`` (forward, or backward without integers)."""
+        return Prepared(x, nd, data_format, name, integers, self.empty_channels_unbatched,
+                        nd in self.empty_channels_batched)
 
     def constructor_params(self, nd):
         return self.layer_params_by_dim.get(nd, self.layer_params)
@@ -158,6 +169,11 @@ def _adaptive_avg_pool(inp, output_size):
 
 def _adaptive_geometry_from_gradient(inp, grad_output):
     grad5 = checked_gradient(inp, grad_output, None)
+    # PyTorch has no gradient of an empty output, but for an empty batch (an unbatched
+    # input without channels counts as one)
+    if 0 in tuple(grad5.shape[2:]) or (grad5.shape[1] == 0 and inp.batched):
+        raise ValueError(f"{inp.op}: Expected grad_output to have non-zero size for non-batch "
+                         f"dimensions, got shape {tuple(grad_output.shape)}")
     return grad5, _params.adaptive_geometry(inp.spatial, tuple(grad5.shape[5 - inp.nd:]))
 
 
@@ -182,6 +198,9 @@ def _adaptive_max_pool_backward(inp, grad_output, indices):
 
 
 def _lp_setup(inp, norm_type, kernel_size, stride, ceil_mode):
+    if not inp.element.is_float:
+        # int64: the exact p-norm, computed in float64, as float32 (PyTorch's dtype)
+        inp.compute_as(_elements.read_as_float(inp.element, np.float32))
     norm = _params.lp_norm(norm_type)
     geometry = _params.fixed_geometry(inp.spatial, kernel_size, stride, 0, 1, ceil_mode)
     return geometry, _reductions.lp(norm), inp.options(norm=norm)
@@ -226,11 +245,12 @@ def _fractional_samples(inp, random_samples, rng):
         samples = inp.backend.to_host(random_samples)
         if samples.dtype.kind != "f" and not _elements.is_bfloat16(samples.dtype):
             raise TypeError(f"{op}: random_samples must be a float array, got {samples.dtype}")
-        if samples.shape != (n, c, nd):
-            raise ValueError(
-                f"{op}: random_samples must have shape {(n, c, nd)}, got {samples.shape}"
-            )
-        samples = samples.astype(element.sample, copy=False)
+        # as PyTorch: samples for more batches than the input has are fine, the first N
+        # are used
+        if samples.ndim != 3 or samples.shape[0] < n or samples.shape[1:] != (c, nd):
+            raise ValueError(f"{op}: random_samples must have shape (N', {c}, {nd}) with "
+                             f"N' >= {n}, got {samples.shape}")
+        samples = samples[:n].astype(element.sample, copy=False)
         if samples.size and not (samples.min() >= 0 and samples.max() < 1):
             raise ValueError(f"{op}: random_samples must lie in [0, 1), got values "
                              f"from {samples.min()} to {samples.max()}")
@@ -241,9 +261,13 @@ def _fractional_samples(inp, random_samples, rng):
 
 
 def _fractional_max_pool(inp, kernel_size, output_size, output_ratio, return_indices,
-                         random_samples, rng):
+                         _random_samples, random_samples, rng):
     geometry = _params.fractional_geometry(inp.spatial, kernel_size, output_size, output_ratio)
-    samples3 = _fractional_samples(inp, random_samples, rng)
+    if _random_samples is not None and random_samples is not None:
+        raise TypeError(f"{inp.op}: give the samples as _random_samples or random_samples, "
+                        "not both")
+    samples3 = _fractional_samples(
+        inp, random_samples if _random_samples is None else _random_samples, rng)
     # windows placed with the element type's arithmetic, as PyTorch places them
     return _pooled(inp, _driver.pool(inp, geometry, inp.element.windows, _reductions.MAX,
                                      inp.options(), samples3, bool(return_indices)),
@@ -336,7 +360,7 @@ OPS = (
         LayerParam("padding", 0), LayerParam("dilation", 1),
         LayerParam("return_indices", False), LayerParam("ceil_mode", False)),
        ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
-       integers=True,
+       integers=_elements.INTEGERS,
        returns=("The pooled array, and the indices if ``return_indices``. Ties keep the "
                 "first maximum; a NaN in a window wins (the last NaN's index)."),
        forward=_max_pool, backward=_max_pool_backward),
@@ -355,9 +379,10 @@ OPS = (
         LayerParam("padding", 0), LayerParam("ceil_mode", False),
         LayerParam("count_include_pad", True), LayerParam("divisor_override", None)),
        ("kernel_size", "stride", "padding"),
-       integers=False,
-       returns=("The pooled array, of the input's float dtype (16-bit floats are summed in "
-                "float32)."),
+       integers=_elements.INT64,
+       returns=("The pooled array, of the input's dtype: 16-bit floats are summed in "
+                "float32; int64 is summed in int64 and divided truncating toward zero, as "
+                "PyTorch does."),
        forward=_avg_pool, backward=_avg_pool_backward,
        # PyTorch's AvgPool1d has no divisor_override and stores its sizes as 1-tuples
        layer_params_by_dim={1: (
@@ -370,10 +395,11 @@ OPS = (
        (_ADAPTIVE_SIZE,),
        (LayerParam("output_size"),),
        ("output_size",),
-       integers=False,
+       integers=frozenset(),
        returns=("The pooled array; each output is the mean of its own window. "
                 "``output_size=1`` is global average pooling."),
-       forward=_adaptive_avg_pool, backward=_adaptive_avg_pool_backward),
+       forward=_adaptive_avg_pool, backward=_adaptive_avg_pool_backward,
+       empty_channels_unbatched=True, empty_channels_batched=(1, 2)),
     Op("adaptive_max_pool", "AdaptiveMaxPool", (1, 2, 3),
        "{nd}-d adaptive max pooling, as ``torch.nn.functional.adaptive_max_pool{nd}d``.",
        (_INDICES, _ADAPTIVE_SIZE,
@@ -381,9 +407,10 @@ OPS = (
             "Also return the int64 flat index of each maximum within its (n, c) plane."))),
        (LayerParam("output_size"), LayerParam("return_indices", False)),
        ("output_size",),
-       integers=True,
+       integers=_elements.INTEGERS,
        returns="The pooled array, and the indices if ``return_indices``.",
-       forward=_adaptive_max_pool, backward=_adaptive_max_pool_backward),
+       forward=_adaptive_max_pool, backward=_adaptive_max_pool_backward,
+       empty_channels_unbatched=True),
     Op("lp_pool", "LPPool", (1, 2, 3),
        "{nd}-d power-average pooling: ``(sum over the window of |x| ** p) ** (1 / p)``.",
        (Param("norm_type", doc="float: p, non-zero; ``inf`` gives max |x| and ``-inf`` "
@@ -392,8 +419,9 @@ OPS = (
        (LayerParam("norm_type"), LayerParam("kernel_size"), LayerParam("stride", None),
         LayerParam("ceil_mode", False)),
        ("norm_type", "kernel_size", "stride", "ceil_mode"),
-       integers=False,
-       returns="The pooled array, of the input's float dtype.",
+       integers=_elements.INT64,
+       returns=("The pooled array, of the input's float dtype; float32 for int64 input (the "
+                "exact p-norm, computed in float64)."),
        forward=_lp_pool, backward=_lp_pool_backward,
        notes=("Unlike ``torch.nn.functional.lp_pool{nd}d``, which raises x (not |x|) to the "
               "power p and rescales windows cut by ceil_mode, this is the p-norm of the "
@@ -409,11 +437,14 @@ OPS = (
             "float or {nd}-tuple of floats in (0, 1): the output size's ratio to the input "
             "size.")),
         _RETURN_INDICES,
-        Param("random_samples", None, backward=False, doc=(
-            "float array of shape (N, C, {nd}) in [0, 1), optional: the samples that place "
-            "the windows (PyTorch's ``_random_samples``; in 2d, sample 0 drives W and "
-            "sample 1 drives H). Drawn from ``rng`` when omitted.")),
-        Param("rng", None, backward=False, doc=(
+        Param("_random_samples", None, backward=False, doc=(
+            "float array of shape (N', C, {nd}) in [0, 1) with N' >= N (1 for an unbatched "
+            "input; the first N are used), optional: the samples that place the windows (in "
+            "2d, sample 0 drives W and sample 1 drives H). Drawn from ``rng`` when "
+            "omitted.")),
+        Param("random_samples", None, backward=False, keyword_only=True, doc=(
+            "the same as ``_random_samples``, by numbapool's name for it.")),
+        Param("rng", None, backward=False, keyword_only=True, doc=(
             "numpy.random.Generator, optional: the source of the samples (default: a "
             "fresh ``numpy.random.default_rng()``)."))),
        (LayerParam("kernel_size", REQUIRED, _as_ntuple),
@@ -422,9 +453,10 @@ OPS = (
         LayerParam("return_indices", False), LayerParam("_random_samples", None),
         LayerParam("rng", None, keyword_only=True)),
        (),  # PyTorch prints these layers with an empty extra_repr
-       integers=True,
+       integers=_elements.INTEGERS,
        returns="The pooled array, and the indices if ``return_indices``.",
-       forward=_fractional_max_pool, backward=_fractional_max_pool_backward),
+       forward=_fractional_max_pool, backward=_fractional_max_pool_backward,
+       empty_channels_unbatched=True),
     Op("max_unpool", "MaxUnpool", (1, 2, 3),
        "{nd}-d max unpooling, the partial inverse of ``max_pool{nd}d``, as "
        "``torch.nn.functional.max_unpool{nd}d``.",
@@ -442,10 +474,11 @@ OPS = (
         LayerParam("stride", None, _stride_as_ntuple),
         LayerParam("padding", 0, _as_ntuple)),
        ("kernel_size", "stride", "padding"),
-       integers=True,
-       returns=("A zero-filled array with each x value at its index (the last one wins "
+       integers=_elements.INTEGERS,
+       returns=("A zero-filled array with each input value at its index (the last one wins "
                 "where indices repeat)."),
-       forward=_max_unpool, backward=_max_unpool_backward),
+       forward=_max_unpool, backward=_max_unpool_backward,
+       empty_channels_unbatched=True),
 )
 
 BY_NAME = {op.name: op for op in OPS}
@@ -472,9 +505,14 @@ _DATA_FORMAT_DOC = (
 
 def _signature(leading, params):
     """Source text of a parameter list after ``leading`` names (defaults are simple
-    literals), ending with the keyword-only data_format."""
-    return ", ".join([*leading, *(p.name if p.default is REQUIRED else f"{p.name}={p.default!r}"
-                                  for p in params), "*", "data_format='channels_first'"])
+    literals): PyTorch's parameters, then the keyword-only ones and data_format."""
+
+    def text(p):
+        return p.name if p.default is REQUIRED else f"{p.name}={p.default!r}"
+
+    return ", ".join([*leading, *(text(p) for p in params if not p.keyword_only), "*",
+                      *(text(p) for p in params if p.keyword_only),
+                      "data_format='channels_first'"])
 
 
 def _wrapped(text, nd, indent):
@@ -496,16 +534,16 @@ def _build(name, source, namespace):
 def _forward_function(op, nd):
     name = op.function_name(nd)
     params = op.forward_params()
-    source = (f"def {name}({_signature(['x'], params)}):\n"
-              f"    return _forward(_Prepared(x, {nd}, data_format, {name!r}, {op.integers}),"
-              f" {''.join(p.name + ', ' for p in params)})\n")
-    function = _build(name, source, {"_forward": op.forward, "_Prepared": Prepared})
+    source = (f"def {name}({_signature(['input'], params)}):\n"
+              f"    return _forward(_op.prepared(input, {nd}, data_format, {name!r}, "
+              f"_op.integers), {''.join(p.name + ', ' for p in params)})\n")
+    function = _build(name, source, {"_forward": op.forward, "_op": op})
     first, last = _SHAPES[nd]
     summary = op.summary.replace("{nd}", str(nd))
     notes = f"\n\n{_wrapped(op.notes, nd, ' ' * 4)}" if op.notes else ""
     function.__doc__ = (
         f"{summary}{notes}\n\n    Parameters\n    ----------\n"
-        f"    x : array of shape {first},\n"
+        f"    input : array of shape {first},\n"
         f"        or {last} with ``data_format=\"channels_last\"``. A NumPy array (or\n"
         "        array-like) runs on the CPU, an array with ``__cuda_array_interface__``\n"
         "        (CuPy, Numba) on the GPU.\n"
@@ -518,19 +556,20 @@ def _backward_function(op, nd):
     forward_name = op.function_name(nd)
     name = forward_name + "_backward"
     params = op.backward_params()
-    source = (f"def {name}({_signature(['grad_output', 'x'], params)}):\n"
-              f"    return _backward(_Prepared(x, {nd}, data_format, {name!r}, False), "
-              f"grad_output, {''.join(p.name + ', ' for p in params)})\n")
-    function = _build(name, source, {"_backward": op.backward, "_Prepared": Prepared})
+    source = (f"def {name}({_signature(['grad_output', 'input'], params)}):\n"
+              f"    return _backward(_op.prepared(input, {nd}, data_format, {name!r}, "
+              f"frozenset()), grad_output, {''.join(p.name + ', ' for p in params)})\n")
+    function = _build(name, source, {"_backward": op.backward, "_op": op})
     function.__doc__ = (
         f"Gradient of ``{forward_name}`` with respect to its input.\n\n"
-        f"    Takes ``grad_output, x``, then {forward_name}'s arguments (see its docstring)"
-        f"\n    and returns grad_input with x's shape, dtype and memory layout.\n"
+        f"    Takes ``grad_output, input``, then {forward_name}'s arguments (see its "
+        f"docstring)\n    and returns grad_input with input's shape, dtype and memory "
+        f"layout.\n"
         f"    Deterministic: bitwise the same for any thread count.\n\n"
         f"    Parameters\n    ----------\n"
         f"    grad_output : array\n"
-        f"        Gradient with respect to the forward's output (its shape, x's dtype).\n"
-        f"    x : array\n        The forward's input.\n"
+        f"        Gradient with respect to the forward's output (its shape, input's dtype).\n"
+        f"    input : array\n        The forward's input.\n"
         f"{_param_docs(op, params, nd)}{_DATA_FORMAT_DOC}\n")
     return function
 

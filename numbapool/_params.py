@@ -47,11 +47,15 @@ def check_data_format(data_format):
     return data_format
 
 
-def int_tuple(value, nd, name, allow_none=False):
-    """An int or a sequence of ``nd`` ints (``None`` entries kept if allowed) as a tuple."""
+def int_tuple(value, nd, name, allow_none=False, single=False):
+    """An int or a sequence of ``nd`` ints (``None`` entries kept if allowed) as a tuple;
+    with ``single``, a sequence of one int also stands for every dim (as PyTorch's max,
+    avg and LP pooling take it)."""
     if _is_int(value) or (allow_none and value is None):
         return (None if value is None else int(value),) * nd
     if isinstance(value, (tuple, list)):
+        if single and len(value) == 1 and nd > 1:
+            return int_tuple(value[0], nd, name, allow_none)
         if len(value) != nd:
             raise ValueError(f"{name} must be an int or a tuple of {nd} ints, got {value!r}")
         for item in value:
@@ -61,11 +65,13 @@ def int_tuple(value, nd, name, allow_none=False):
     raise TypeError(f"{name} must be an int or a tuple of {nd} ints, got {value!r}")
 
 
-def spatial_sizes(shape5, nd, caller_shape):
-    """The ``nd`` spatial sizes of a canonical shape; only the batch dim may be 0."""
-    if 0 in tuple(shape5[1:]):
+def spatial_sizes(shape5, nd, caller_shape, empty_channels=False):
+    """The ``nd`` spatial sizes of a canonical shape; only the batch dim may be 0, and the
+    channel dim where ``empty_channels``."""
+    if 0 in tuple(shape5[2 if empty_channels else 1:]):
+        allowed = "batch and channel dims" if empty_channels else "batch dim"
         raise ValueError(
-            f"expected non-empty channel and spatial dims (only the batch dim may be 0), "
+            f"expected non-empty channel and spatial dims (only the {allowed} may be 0), "
             f"got input shape {tuple(caller_shape)}"
         )
     return tuple(int(s) for s in shape5[-nd:])
@@ -89,12 +95,12 @@ def pooled_size(size, kernel, stride, pad, dilation, ceil_mode):
 def fixed_geometry(sizes, kernel_size, stride, padding, dilation, ceil_mode):
     """Geometries of max/avg/LP pooling; raises on every invalid combination."""
     nd = len(sizes)
-    kernel = int_tuple(kernel_size, nd, "kernel_size")
+    kernel = int_tuple(kernel_size, nd, "kernel_size", single=True)
     strides = kernel if stride is None or stride == () or stride == [] else int_tuple(
-        stride, nd, "stride"
+        stride, nd, "stride", single=True
     )
-    pads = int_tuple(padding, nd, "padding")
-    dilations = int_tuple(dilation, nd, "dilation")
+    pads = int_tuple(padding, nd, "padding", single=True)
+    dilations = int_tuple(dilation, nd, "dilation", single=True)
     if not isinstance(ceil_mode, (bool, np.bool_)):
         raise TypeError(f"ceil_mode must be a bool, got {ceil_mode!r}")
     _positive(kernel, "kernel_size")
@@ -151,14 +157,14 @@ def adaptive_geometry(sizes, output_size):
 
 @memoised
 def fractional_geometry(sizes, kernel_size, output_size, output_ratio):
-    """Geometries of fractional max pooling (PyTorch's size checks)."""
+    """Geometries of fractional max pooling (PyTorch's size checks); ``output_size`` wins
+    when both it and ``output_ratio`` are given, as in PyTorch's functional."""
     nd = len(sizes)
     kernel = int_tuple(kernel_size, nd, "kernel_size")
     _positive(kernel, "kernel_size")
-    if (output_size is None) == (output_ratio is None):
+    if output_size is None and output_ratio is None:
         raise ValueError(
-            "fractional max pooling needs exactly one of output_size and output_ratio, got "
-            f"output_size={output_size!r}, output_ratio={output_ratio!r}"
+            "fractional max pooling needs output_size or output_ratio, got neither"
         )
     if output_size is not None:
         outs = int_tuple(output_size, nd, "output_size")

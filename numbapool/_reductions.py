@@ -23,7 +23,9 @@ import functools
 import math
 from collections import namedtuple
 
-from numba.extending import register_jitable
+import numpy as np
+from numba import types
+from numba.extending import overload, register_jitable
 
 from numbapool._windows import cast_like
 
@@ -62,6 +64,33 @@ def avg_divisor(count, padded_count, options):
     if options.count_include_pad:
         return padded_count
     return count
+
+
+def divided(value, divisor):
+    """``value / divisor`` in value's type: a float division, or for integers (int64
+    average pooling) the integer division truncating toward zero of C++ and PyTorch."""
+    if isinstance(value, (int, np.integer)):
+        quotient = value // divisor
+        return quotient + 1 if quotient < 0 and quotient * divisor != value else quotient
+    return value / type(value)(divisor)
+
+
+@overload(divided)
+def _divided_overload(value, divisor):
+    if isinstance(value, types.Integer):
+
+        def impl(value, divisor):
+            quotient = value // divisor
+            if quotient < 0 and quotient * divisor != value:
+                quotient += 1
+            return quotient
+
+        return impl
+
+    def impl(value, divisor):
+        return value / cast_like(divisor, value)
+
+    return impl
 
 
 @register_jitable
@@ -134,11 +163,11 @@ def _mean(jitable):
 
     @jitable
     def finish(acc, count, padded_count, options):
-        return acc / cast_like(avg_divisor(count, padded_count, options), acc)
+        return divided(acc, avg_divisor(count, padded_count, options))
 
     @jitable
     def term(grad, out, count, padded_count, options):
-        return grad / cast_like(avg_divisor(count, padded_count, options), grad)
+        return divided(grad, avg_divisor(count, padded_count, options))
 
     return Parts(prepare, add, finish, term, None)
 

@@ -144,7 +144,7 @@ class _FractionalPool(_Pool):
         channels = input.shape[(1 if batched else 0) if self.data_format == "channels_first"
                                else -1]
         shape = (input.shape[0] if batched else 1, channels, nd)
-        element = _elements.element(input.dtype, type(self).__name__, True)
+        element = _elements.element(input.dtype, type(self).__name__, self._op.integers)
         return _ops.draw_samples(element, shape, self._rng, type(self).__name__)
 
     def forward(self, input):

@@ -83,6 +83,12 @@ def _lp_args(kw, nd):
             kw["ceil_mode"])
 
 
+def _lp_forward(x, kw, nd):
+    if x.dtype.kind in "iu":  # int64: the p-norm in float64, returned as float32
+        return ref.lp_pool(x.astype(np.float64), *_lp_args(kw, nd)).astype(np.float32)
+    return ref.lp_pool(x, *_lp_args(kw, nd))
+
+
 def _fractional_inputs(rng, nd, dtype):
     (x,), _ = _plain_input(rng, nd, dtype)
     sixteen_bits = np.dtype(dtype).itemsize == 2 and np.dtype(dtype).kind not in "iu"
@@ -136,7 +142,7 @@ ROWS = {
         _max_backward, ("output_size", "return_indices"), exact=True, returns_indices=True),
     "lp_pool": Row(
         _lp_inputs,
-        lambda arrays, kw, nd: ref.lp_pool(arrays[0], *_lp_args(kw, nd)),
+        lambda arrays, kw, nd: _lp_forward(arrays[0], kw, nd),
         lambda grad, arrays, kw, nd, indices: ref.lp_pool_backward(grad, arrays[0],
                                                                    *_lp_args(kw, nd))),
     "fractional_max_pool": Row(

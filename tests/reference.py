@@ -106,14 +106,28 @@ def max_pool(x, kernel, stride, padding, dilation, ceil_mode):
     return out, idx
 
 
+def _int64_mean(values, divisor):
+    """PyTorch's int64 average: an int64 sum (wrapping around past 2**63), divided
+    truncating toward zero."""
+    total = (sum(int(v) for v in values) + 2**63) % 2**64 - 2**63
+    quotient = abs(total) // abs(divisor)
+    return quotient if (total < 0) == (divisor < 0) else -quotient
+
+
 def avg_pool(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
-    """Average pooling with PyTorch's divisor rules (sum and divide in float64)."""
+    """Average pooling with PyTorch's divisor rules (sum and divide in float64; int64 as
+    PyTorch's integer kernel)."""
     out_shape = _fixed_out_shape(x, kernel, stride, padding, (1,) * (x.ndim - 2), ceil_mode)
-    out = np.empty(out_shape, np.float64)
+    integer = x.dtype.kind in "iu"
+    out = np.empty(out_shape, x.dtype if integer else np.float64)
     for n, c, o in _planes(out_shape):
         ranges, div = _avg_window(o, x.shape[2:], kernel, stride, padding,
                                   count_include_pad, divisor_override)
-        out[(n, c) + o] = sum(float(x[(n, c) + p]) for p in product(*ranges)) / div
+        window = [x[(n, c) + p] for p in product(*ranges)]
+        if integer:
+            out[(n, c) + o] = _int64_mean(window, div)
+        else:
+            out[(n, c) + o] = sum(float(v) for v in window) / div
     return out.astype(x.dtype)
 
 

@@ -1,6 +1,7 @@
 """Forward parity: numbapool against PyTorch (live) and the slow NumPy reference."""
 
 import math
+from functools import partial
 
 import numpy as np
 import pytest
@@ -361,21 +362,36 @@ def test_input_is_not_modified_or_copied_for_views():
 # --- hypothesis-drawn configurations (PyTorch and the reference) -----------------------
 
 
+def as_given(draw, values):
+    """A per-dim size argument in one of the forms PyTorch takes: a tuple, an int, or a
+    one-element tuple (the last two only when every dim has the same value)."""
+    if len(set(values)) > 1:
+        return values
+    return draw(st.sampled_from([values, values[0], values[:1]]))
+
+
 @st.composite
 def fixed_cases(draw):
     nd = draw(st.integers(1, 3))
     sizes = tuple(draw(st.integers(1, 7)) for _ in range(nd))
-    kernel = tuple(draw(st.integers(1, 4)) for _ in range(nd))
-    stride = tuple(draw(st.integers(1, 4)) for _ in range(nd))
-    dilation = tuple(draw(st.integers(1, 3)) for _ in range(nd))
-    padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
+    same = draw(st.booleans())  # equal sizes in every dim, so the short forms get drawn
+
+    def per_dim(strategy):
+        values = tuple(draw(strategy) for _ in range(1 if same else nd))
+        return values * nd if same else values
+
+    kernel = per_dim(st.integers(1, 4))
+    stride = per_dim(st.integers(1, 4))
+    dilation = per_dim(st.integers(1, 3))
+    padding = per_dim(st.integers(0, min(kernel) // 2))
     ceil_mode = draw(st.booleans())
     shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3))) + sizes
-    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    dtype = draw(st.sampled_from([np.float32, np.float64, np.int64]))
     layout = draw(st.sampled_from(["contiguous", "channels_last_memory", "data_format",
                                    "strided", "reversed"]))
     seed = draw(st.integers(0, 2**32 - 1))
-    return nd, shape, kernel, stride, padding, dilation, ceil_mode, dtype, layout, seed
+    given = tuple(as_given(draw, v) for v in (kernel, stride, padding, dilation))
+    return nd, shape, kernel, stride, padding, dilation, ceil_mode, dtype, layout, seed, given
 
 
 def in_layout(x, layout):
@@ -385,33 +401,36 @@ def in_layout(x, layout):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fixed_cases())
 def test_hypothesis_fixed_windows(case):
-    nd, shape, kernel, stride, padding, dilation, ceil_mode, dtype, layout, seed = case
+    nd, shape, kernel, stride, padding, dilation, ceil_mode, dtype, layout, seed, given = case
+    k_given, s_given, p_given, d_given = given  # as the caller writes them
     rng = np.random.default_rng(seed)
     x = make_input(rng, shape, dtype, specials=True)
     array, kwargs, back = in_layout(x, layout)
     if not fits(x, kernel, stride, padding, dilation, ceil_mode):
         with pytest.raises(ValueError, match="Output size is too small"):
-            getattr(npl, f"max_pool{nd}d")(array, kernel, stride, padding, dilation, ceil_mode,
-                                           **kwargs)
+            getattr(npl, f"max_pool{nd}d")(array, k_given, s_given, p_given, d_given,
+                                           ceil_mode, **kwargs)
         return
     expected = ref.max_pool(x, kernel, stride, padding, dilation, ceil_mode)
-    out, idx = getattr(npl, f"max_pool{nd}d")(array, kernel, stride, padding, dilation,
+    out, idx = getattr(npl, f"max_pool{nd}d")(array, k_given, s_given, p_given, d_given,
                                               ceil_mode, True, **kwargs)
     assert_exact_pair((back(out), back(idx)), expected)
     if torch is not None:
-        torch_out, torch_idx = torch_call(f"max_pool{nd}d", x, kernel, stride, padding,
-                                          dilation, ceil_mode, return_indices=True)
+        torch_out, torch_idx = torch_call(f"max_pool{nd}d", x, k_given, s_given, p_given,
+                                          d_given, ceil_mode, return_indices=True)
         assert_exact_pair((back(out), back(idx)), (torch_out, torch_idx))
     if nd == 3 and any(k > s for k, s in zip(kernel, x.shape[2:])):
         return
     count_include_pad = bool(seed % 2)
     expected = ref.avg_pool(x, kernel, stride, padding, ceil_mode, count_include_pad, None)
-    got = back(getattr(npl, f"avg_pool{nd}d")(array, kernel, stride, padding, ceil_mode,
+    got = back(getattr(npl, f"avg_pool{nd}d")(array, k_given, s_given, p_given, ceil_mode,
                                              count_include_pad, **kwargs))
-    assert_close(got, expected, dtype)
+    check = assert_exact if np.dtype(dtype).kind in "iu" else partial(assert_close,
+                                                                       dtype=dtype)
+    check(got, expected)
     if torch is not None:
-        assert_close(got, torch_call(f"avg_pool{nd}d", x, kernel, stride, padding, ceil_mode,
-                                     count_include_pad), dtype)
+        check(got, torch_call(f"avg_pool{nd}d", x, k_given, s_given, p_given, ceil_mode,
+                              count_include_pad))
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

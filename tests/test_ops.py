@@ -25,7 +25,8 @@ def case_id(case):
 
 
 def element_types(op):
-    return FLOATS + (INTS if op.integers else ())
+    """The float types, and the integer types the family takes (as PyTorch does)."""
+    return FLOATS + tuple(t for t in INTS if np.dtype(t) in op.integers)
 
 
 def compare(got, expected, exact, dtype):
@@ -48,10 +49,15 @@ def test_generated_api(case):
     for public in (npl.__all__, npl.functional.__all__):
         assert name in public and name + "_backward" in public
     assert op.layer_name(nd) in npl.nn.__all__
+    def in_signature_order(params):  # keyword-only ones come last
+        return ([p.name for p in params if not p.keyword_only]
+                + [p.name for p in params if p.keyword_only])
+
     forward_params = list(inspect.signature(forward).parameters)
-    assert forward_params == ["x", *(p.name for p in op.forward_params()), "data_format"]
+    assert forward_params == ["input", *in_signature_order(op.forward_params()),
+                              "data_format"]
     assert list(inspect.signature(backward).parameters) == [
-        "grad_output", "x", *(p.name for p in op.backward_params()), "data_format"]
+        "grad_output", "input", *in_signature_order(op.backward_params()), "data_format"]
     for function in (forward, backward):
         assert function.__module__ == "numbapool.functional"
         assert function.__name__ == function.__qualname__ in (name, name + "_backward")
