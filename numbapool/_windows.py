@@ -108,6 +108,16 @@ FIXED = WindowKind("fixed", fixed_window, fixed_cover, no_sample, False)
 ADAPTIVE = WindowKind("adaptive", adaptive_window, adaptive_cover, no_sample, False)
 
 
+@register_jitable
+def truncated(value, top):
+    """``int(value)`` for a float in [0, top]; 0 below (and for NaN), ``top`` above."""
+    if not value >= 0:
+        return 0
+    if value >= top:
+        return top
+    return int(value)
+
+
 @functools.cache
 def fractional(rounded):
     """Fractional windows placed with arithmetic in the sample's float type, each
@@ -116,14 +126,19 @@ def fractional(rounded):
 
     @register_jitable
     def window(dim, o, sample):
-        start = dim.size - dim.kernel
+        last = dim.size - dim.kernel
+        start = last
         if o < dim.out - 1:
             # float64 arithmetic on a float32 sample can round across an integer and
             # choose a different window than PyTorch, so stay in the sample's type
-            alpha = rounded(rounded(cast_like(dim.size - dim.kernel, sample))
+            alpha = rounded(rounded(cast_like(last, sample))
                             / rounded(cast_like(dim.out - 1, sample)))
             shifted = rounded(rounded(cast_like(o, sample)) + sample)
-            start = int(rounded(shifted * alpha)) - int(rounded(sample * alpha))
+            start = (truncated(rounded(shifted * alpha), dim.size)
+                     - truncated(rounded(sample * alpha), dim.size))
+            # rounding can push a start past the last window (PyTorch asserts there, and
+            # its windows would read past the input): the last window it is
+            start = min(max(start, 0), last)
         return start, dim.kernel, 1, dim.kernel
 
     @register_jitable

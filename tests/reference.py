@@ -187,7 +187,8 @@ def fractional_intervals(sample, in_size, out_size, kernel, float_dtype):
         alpha = ft(in_size - kernel) / ft(out_size - 1)
         u = ft(sample)
         seq = [int((ft(i) + u) * alpha) - int(u * alpha) for i in range(out_size - 1)]
-    return seq + [in_size - kernel]
+    # SPEC: a start that rounding pushes past in_size - kernel is clamped there
+    return [min(start, in_size - kernel) for start in seq] + [in_size - kernel]
 
 
 def fractional_max_pool(x, kernel, output_size, samples):

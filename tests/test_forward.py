@@ -481,3 +481,28 @@ def test_serial_kernels_match_parallel_kernels(monkeypatch):
             for p_part, s_part in zip(p if isinstance(p, tuple) else (p,),
                                       s if isinstance(s, tuple) else (s,)):
                 assert p_part.tobytes() == s_part.tobytes()
+
+
+@pytest.mark.parametrize("dtype,size,out,kernel,sample", [
+    (np.float16, 1213, 1188, 1, 0.9580078125),  # float16 arithmetic: window 1186 at 1213
+    (np.float16, 1496, 1296, 3, 0.65771484375),
+    (np.float32, 15060884, 14138926, 1, 0.91908860206604),  # float32: tens of millions
+])
+def test_fractional_windows_that_rounding_pushes_out_stay_inside(dtype, size, out, kernel,
+                                                                 sample):
+    """The input's float arithmetic can place a window start one past the last window
+    (PyTorch stops with an assertion there): numbapool takes the last window instead and
+    never reads past the input, whose end here is fenced by a huge value."""
+    buffer = np.full(size + 16, np.finfo(dtype).max, dtype)
+    x = buffer[:size].reshape(1, 1, 1, size)
+    x[...] = np.arange(size) % 7
+    # the starts in the input's arithmetic (NumPy rounds each float16 / float32 step)
+    u, alpha = dtype(sample), dtype(size - kernel) / dtype(out - 1)
+    starts = ((np.arange(out - 1).astype(dtype) + u) * alpha).astype(np.int64) - int(u * alpha)
+    assert starts.max() > size - kernel  # a start past the last window
+    starts = np.append(np.minimum(starts, size - kernel), size - kernel)
+    values, idx = npl.fractional_max_pool2d(x, (1, kernel), (1, out), return_indices=True,
+                                            random_samples=np.array([[[sample, 0.0]]], dtype))
+    assert idx.max() < size and values.max() <= 6
+    windows = x.reshape(-1)[starts[:, None] + np.arange(kernel)]
+    np.testing.assert_array_equal(idx.ravel(), starts + windows.argmax(axis=1))

@@ -179,3 +179,51 @@ def test_16_bit_loads_are_exact_and_bfloat16_stores_round_to_nearest_even():
     stored = np.empty(values.size, np.uint16)
     apply(_elements.store_bfloat16_bits, values, stored)
     np.testing.assert_array_equal(stored, values.astype(bfloat16).view(np.uint16))
+
+
+def fenced(array, rng):
+    """``array``'s values in a view into a larger buffer whose other elements (before it,
+    after it, and between its elements along the last dim) hold a sentinel that any read
+    would show: the type's largest value, or NaN."""
+    if array.dtype.kind in "iu":
+        sentinel = np.iinfo(array.dtype).max
+    else:
+        sentinel = np.nan if rng.random() < 0.5 else np.finfo(np.float32).max
+    gap = int(rng.integers(1, 3))  # contiguous, or every other element
+    big = np.full(array.size * gap + 64, sentinel, dtype=array.dtype)
+    strides = [gap * array.dtype.itemsize]
+    for size in reversed(array.shape[1:]):
+        strides.insert(0, strides[0] * size)
+    view = np.ndarray(array.shape, array.dtype, big, offset=32 * array.dtype.itemsize,
+                      strides=tuple(strides))
+    view[...] = array
+    return view
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_no_read_outside_the_arrays(case):
+    """Every array argument as a view with sentinels right before, after and between its
+    elements: the results equal those of plain copies."""
+    op, nd = case
+    row = ROWS[op.name]
+    forward = getattr(npl, op.function_name(nd))
+    backward = getattr(npl, op.function_name(nd) + "_backward")
+    rng = np.random.default_rng(nd)
+    integer = (np.int16,) if np.dtype(np.int16) in op.integers else tuple(op.integers)
+    for dtype in (np.float32, np.float64) + integer:
+        arrays, kwargs = row.inputs(rng, nd, dtype)
+        expected = forward(*arrays, **kwargs)
+        got = forward(*(fenced(a, rng) for a in arrays), **kwargs)
+        for part, want in zip(got if isinstance(got, tuple) else (got,),
+                              expected if isinstance(expected, tuple) else (expected,)):
+            assert_exact(part, want)
+        if np.dtype(dtype).kind in "iu":
+            continue
+        out = expected[0] if isinstance(expected, tuple) else expected
+        grad = rng.standard_normal(out.shape).astype(dtype)
+        extra = (expected[1],) if row.returns_indices else arrays[1:]
+        backward_kwargs = {k: v for k, v in kwargs.items() if k not in row.backward_drops}
+        want = backward(grad, arrays[0], *extra, **backward_kwargs)
+        got = backward(*(fenced(a, rng) for a in (grad, arrays[0], *extra)),
+                       **backward_kwargs)
+        assert_exact(got, want)
