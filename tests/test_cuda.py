@@ -610,7 +610,11 @@ def _compile_every_kernel():
         dtypes.append(ml_dtypes.bfloat16)
     except ImportError:
         pass
-    elements = [_elements.element(dtype, "ptx", True) for dtype in dtypes]
+    dtypes.append("int64")
+    elements = [_elements.element(dtype, "ptx", _elements.INTEGERS) for dtype in dtypes]
+    # LP pooling of int64 reads it into float64 arithmetic
+    elements.append(_elements.read_as_float(_elements.element("int64", "ptx", _elements.INT64),
+                                            np.float32))
     floats = [e for e in elements if e.is_float]
     selecting = (_reductions.MAX, _reductions.ABS_MAX, _reductions.ABS_MIN)
     summing = (_reductions.MEAN, _reductions.P_NORM)
@@ -623,6 +627,8 @@ def _compile_every_kernel():
             reductions = selecting if element.is_float else selecting[:1]
             if element.is_float and not windows.per_plane:
                 reductions += summing
+            elif element.dtype == np.int64 and not windows.per_plane:
+                reductions += (_reductions.MEAN,)  # int64 average pooling
             for reduction in reductions:
                 for cl in (False, True):
                     for with_indices in ((False, True) if reduction.selects else (False,)):
