@@ -80,6 +80,12 @@ class Backend(abc.ABC):
         """Per (n, c) plane: zero ``out``, then write (or add) each value at its index
         (``_bodies.plane_scatterer``)."""
 
+    @abc.abstractmethod
+    def indices_outside_windows(self, idx, dims, windows, in_spatial):
+        """Whether any index of ``idx`` (a max-type forward's output shape) is not one its
+        output's window can report (``_bodies.index_checker``); ``in_spatial`` is the
+        input's (D, H, W)."""
+
     def planes_as_rows(self, *arrays):
         """``arrays`` as (N, C, 1, 1, plane) views where the memory of all of them allows
         (kernels then find an index's place without splitting it), else as they are."""

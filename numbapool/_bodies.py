@@ -202,6 +202,34 @@ def plane_scatterer(accumulate, load, lanes):
 
 
 @register_jitable
+def _on_tap(i, first, count, step):
+    """Whether position i is one of the taps ``first + t * step``, ``t < count``."""
+    return i >= first and (i - first) % step == 0 and (i - first) // step < count
+
+
+@functools.cache
+def index_checker(windows):
+    """``index_in_window(at, od, oh, ow, dims, depth, height, width)``: whether flat index
+    ``at`` is one the forward can report for output (od, oh, ow): a tap of its window, or
+    for a window without taps (dilation and padding) its first tap, as PyTorch reports."""
+    window = windows.window
+
+    @register_jitable
+    def index_in_window(at, od, oh, ow, dims, depth, height, width):
+        d0, nd, sd, _ = window(dims.depth, od, 0.0)
+        h0, nh, sh, _ = window(dims.height, oh, 0.0)
+        w0, nw, sw, _ = window(dims.width, ow, 0.0)
+        if nd * nh * nw == 0:
+            return at == flat_index(d0, h0, w0, height, width)
+        if at < 0 or at >= depth * height * width:
+            return False
+        d, h, w = unflat_index(at, height, width)
+        return _on_tap(d, d0, nd, sd) and _on_tap(h, h0, nh, sh) and _on_tap(w, w0, nw, sw)
+
+    return index_in_window
+
+
+@register_jitable
 def gather_by_index(grad, idx, n, c, d, h, w):
     """``grad[plane, idx[j]]`` for input element j = (d, h, w) of plane (n, c): the
     gradient of max unpooling."""

@@ -457,6 +457,29 @@ def channels_last_gather_kernel(windows, reduction, load, parallel):
     return kernel
 
 
+@functools.cache
+def index_check_kernel(windows, parallel):
+    """How many indices lie outside their output's window: the shared check over rows.
+
+    ``kernel(idx, dim_d, dim_h, dim_w, depth, height, width) -> int``.
+    """
+    index_in_window = _bodies.index_checker(windows)
+
+    @compiled(parallel=parallel)
+    def kernel(idx, dim_d, dim_h, dim_w, depth, height, width):
+        n_batch, channels, out_d, out_h, out_w = idx.shape
+        outside = 0
+        for row in prange(n_batch * channels * out_d * out_h):
+            n, c, od, oh = split_row(row, channels, out_d, out_h)
+            for ow in range(out_w):
+                if not index_in_window(np.int64(idx[n, c, od, oh, ow]), od, oh, ow,
+                                       Dims(dim_d, dim_h, dim_w), depth, height, width):
+                    outside += 1
+        return outside
+
+    return kernel
+
+
 # ---------------------------------------------------------------------------------------
 # Per-plane scatter and gather by index (max unpooling and its gradient)
 
@@ -620,6 +643,10 @@ class CpuBackend(Backend):
         else:
             line_gather_kernel(windows, reduction, load, parallel)(
                 terms, idx, x, grad_in, *dims, zero, options)
+
+    def indices_outside_windows(self, idx, dims, windows, in_spatial):
+        windows, dims = _windows_for(windows, dims)
+        return index_check_kernel(windows, _parallel(idx))(idx, *dims, *in_spatial) > 0
 
     def scatter_planes(self, values, idx, out, element, accumulate, channels_last):
         zero = element.compute.type(0) if accumulate else out.dtype.type(0)

@@ -288,6 +288,28 @@ def gather_kernel(windows, reduction, element, channels_last):
 
 
 @functools.cache
+def index_check_kernel(windows, channels_last):
+    """``outside[o] = 1`` where index o lies outside its output's window (the shared
+    check), else 0; one thread per output.
+
+    ``kernel(idx, outside, dims, depth, height, width)``.
+    """
+    _cuda()
+    index_in_window = _bodies.index_checker(windows)
+    at_position = position(channels_last)
+
+    @cuda.jit
+    def kernel(idx, outside, dims, depth, height, width):
+        for t in range(cuda.grid(1), idx.size, cuda.gridsize(1)):
+            n, c, od, oh, ow = at_position(t, idx.shape)
+            inside = index_in_window(np.int64(idx[n, c, od, oh, ow]), od, oh, ow, dims,
+                                     depth, height, width)
+            outside[n, c, od, oh, ow] = 0 if inside else 1
+
+    return kernel
+
+
+@functools.cache
 def scatter_kernel(accumulate, load, channels_last):
     """The shared per-plane scatter, ``PLANE_LANES`` threads per plane.
 
@@ -511,6 +533,13 @@ class CudaBackend(Backend):
         _launch(gather_kernel(windows, reduction, element, channels_last),
                 _thread_blocks(grad_in.size), stream_of(x), grad, idx, out, x, grad_in, dims,
                 element.compute.type(0), options)
+
+    def indices_outside_windows(self, idx, dims, windows, in_spatial):
+        channels_last = _layout.is_channels_last(idx.shape, idx.strides)
+        outside = self.empty(idx.shape, np.uint8, channels_last, idx)
+        _launch(index_check_kernel(windows, channels_last), _thread_blocks(idx.size),
+                stream_of(idx), idx, outside, dims, *in_spatial)
+        return self.value_range(outside)[1] > 0
 
     def scatter_planes(self, values, idx, out, element, accumulate, channels_last):
         zero = element.compute.type(0) if accumulate else out.dtype.type(0)

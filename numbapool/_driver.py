@@ -122,6 +122,16 @@ def checked_indices(inp, indices, spatial, plane_spatial):
     return idx5
 
 
+def checked_window_indices(inp, idx5, geometry, windows):
+    """Indices of a max-type forward, each one its output's window can report: a gradient
+    from indices of another call would otherwise depend on which kernel computes it."""
+    if idx5.size and inp.backend.indices_outside_windows(idx5, inp.dims(geometry), windows,
+                                                         inp.x5.shape[2:]):
+        raise ValueError(f"{inp.op}: indices must come from the forward with these arguments "
+                         "and input size; some lie outside their output's window")
+    return idx5
+
+
 def _result(inp, shape5):
     """A result array for kernels that write finished values, and its kernel view."""
     backend, element = inp.backend, inp.element

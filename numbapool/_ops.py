@@ -22,7 +22,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from numbapool import _driver, _elements, _params, _reductions, _windows
-from numbapool._driver import Prepared, checked_gradient, checked_indices
+from numbapool._driver import (
+    Prepared,
+    checked_gradient,
+    checked_indices,
+    checked_window_indices,
+)
 
 REQUIRED = object()
 """The default of a parameter that has none."""
@@ -126,7 +131,8 @@ def _max_pool_backward(inp, grad_output, indices, kernel_size, stride, padding, 
     grad5 = checked_gradient(inp, grad_output, spatial)
     # a window with no tap inside the input (dilation and padding) reports an index
     # that may lie off the plane; its output is a constant -inf and passes no gradient
-    idx5 = checked_indices(inp, indices, spatial, None)
+    idx5 = checked_window_indices(inp, checked_indices(inp, indices, spatial, None), geometry,
+                                  _windows.FIXED)
     return inp.restore(_driver.pool_gradient(inp, grad5, geometry, _windows.FIXED,
                                              _reductions.MAX, inp.options(), idx5))
 
@@ -137,9 +143,7 @@ def _avg_options(inp, geometry, count_include_pad, divisor_override):
         raise ValueError(f"avg_pool3d: input size {inp.spatial} is smaller than kernel size "
                          f"{tuple(dim.kernel for dim in geometry)}")
     override = _params.avg_divisor_override(divisor_override)
-    if not isinstance(count_include_pad, (bool, np.bool_)):
-        raise TypeError(f"count_include_pad must be a bool, got {count_include_pad!r}")
-    return inp.options(count_include_pad, override)
+    return inp.options(_params.check_bool(count_include_pad, "count_include_pad"), override)
 
 
 def _avg_pool(inp, kernel_size, stride, padding, ceil_mode, count_include_pad,
@@ -153,8 +157,7 @@ def _avg_pool(inp, kernel_size, stride, padding, ceil_mode, count_include_pad,
 def _avg_pool_backward(inp, grad_output, kernel_size, stride, padding, ceil_mode,
                        count_include_pad, divisor_override):
     geometry = _params.fixed_geometry(inp.spatial, kernel_size, stride, padding, 1, ceil_mode)
-    options = inp.options(bool(count_include_pad),
-                          _params.avg_divisor_override(divisor_override))
+    options = _avg_options(inp, geometry, count_include_pad, divisor_override)
     grad5 = checked_gradient(inp, grad_output, _spatial_out(inp, geometry))
     return inp.restore(_driver.pool_gradient(inp, grad5, geometry, _windows.FIXED,
                                              _reductions.MEAN, options))
@@ -192,7 +195,8 @@ def _adaptive_max_pool(inp, output_size, return_indices):
 
 def _adaptive_max_pool_backward(inp, grad_output, indices):
     grad5, geometry = _adaptive_geometry_from_gradient(inp, grad_output)
-    idx5 = checked_indices(inp, indices, grad5.shape[2:], inp.x5.shape[2:])
+    idx5 = checked_window_indices(inp, checked_indices(inp, indices, grad5.shape[2:], None),
+                                  geometry, _windows.ADAPTIVE)
     return inp.restore(_driver.pool_gradient(inp, grad5, geometry, _windows.ADAPTIVE,
                                              _reductions.MAX, inp.options(), idx5))
 
@@ -201,7 +205,7 @@ def _lp_setup(inp, norm_type, kernel_size, stride, ceil_mode):
     if not inp.element.is_float:
         # int64: the exact p-norm, computed in float64, as float32 (PyTorch's dtype)
         inp.compute_as(_elements.read_as_float(inp.element, np.float32))
-    norm = _params.lp_norm(norm_type)
+    norm = _params.lp_norm(norm_type, inp.element.compute)
     geometry = _params.fixed_geometry(inp.spatial, kernel_size, stride, 0, 1, ceil_mode)
     return geometry, _reductions.lp(norm), inp.options(norm=norm)
 
@@ -285,7 +289,8 @@ def _fractional_max_pool_backward(inp, grad_output, indices, kernel_size, output
 
 
 def _unpool_setup(inp, kernel_size, stride, padding, output_size):
-    geometry = _params.unpool_geometry(inp.spatial, kernel_size, stride, padding, output_size)
+    geometry = _params.unpool_geometry(inp.spatial, kernel_size, stride, padding, output_size,
+                                       inp.data_format)
     return _spatial_out(inp, geometry)
 
 

@@ -3,6 +3,11 @@
 The functions turn user arguments into plain hashable tuples; an op's spatial
 dimensions become ``_windows.Geometry`` tuples, which the kernels trust completely.
 Element types are checked by ``_elements.element``.
+
+Sizes are Python ints or NumPy integers, nothing else (no bools, no floats), every time.
+Kernels compute window bounds, divisors and flat indices in int64: the checks below keep
+every size and every quantity derived from them below ``LIMIT``, so no sum or product a
+kernel forms can wrap around.
 """
 
 import functools
@@ -13,17 +18,38 @@ import numpy as np
 
 from numbapool._windows import Geometry
 
+LIMIT = 2**61
+"""Sizes, window spans and strides stay below this; window volumes and planes below
+``2 * LIMIT``. Sums of two such values fit in int64."""
+
+
+def _key(value):
+    """A cache key that tells ``1`` from ``True`` and ``np.int8(1)``, also inside tuples
+    (equal values hash alike, so a plain key would let one stand for the other)."""
+    if type(value) in (tuple, list):
+        return type(value), tuple(_key(item) for item in value)
+    return type(value), value
+
+
+def _value(key):
+    kind, value = key
+    return kind(_value(item) for item in value) if kind in (tuple, list) else value
+
 
 def memoised(validator):
-    """Cache a pure validator's result for hashable arguments (shapes and sizes repeat
-    from call to call); lists and other unhashable arguments are simply not cached.
-    Errors are never cached: a bad call raises every time."""
-    cached = functools.lru_cache(maxsize=1024, typed=True)(validator)
+    """Cache a pure validator's result by its arguments and their types (shapes and sizes
+    repeat from call to call); unhashable arguments are simply not cached. Errors are
+    never cached: a bad call raises every time."""
+
+    @functools.lru_cache(maxsize=1024)
+    def cached(key):
+        return validator(*map(_value, key))
 
     @functools.wraps(validator)
     def validate(*args):
+        key = tuple(map(_key, args))
         try:
-            return cached(*args)
+            return cached(key)
         except TypeError as error:
             if "unhashable" not in str(error):
                 raise
@@ -39,6 +65,11 @@ def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
+def _is_sequence(value):
+    return isinstance(value, (tuple, list)) or (isinstance(value, np.ndarray)
+                                                and value.ndim == 1)
+
+
 def check_data_format(data_format):
     if data_format not in DATA_FORMATS:
         raise ValueError(
@@ -47,13 +78,19 @@ def check_data_format(data_format):
     return data_format
 
 
+def check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
 def int_tuple(value, nd, name, allow_none=False, single=False):
     """An int or a sequence of ``nd`` ints (``None`` entries kept if allowed) as a tuple;
     with ``single``, a sequence of one int also stands for every dim (as PyTorch's max,
     avg and LP pooling take it)."""
     if _is_int(value) or (allow_none and value is None):
         return (None if value is None else int(value),) * nd
-    if isinstance(value, (tuple, list)):
+    if _is_sequence(value):
         if single and len(value) == 1 and nd > 1:
             return int_tuple(value[0], nd, name, allow_none)
         if len(value) != nd:
@@ -82,6 +119,12 @@ def _positive(values, name):
         raise ValueError(f"{name} must be > 0, got {values}")
 
 
+def _bounded(values, name, limit=LIMIT):
+    if any(v >= limit for v in values):
+        raise ValueError(f"{name} {values} is too large: numbapool computes window bounds in "
+                         f"int64 and needs each below {limit} (2**{limit.bit_length() - 1})")
+
+
 def pooled_size(size, kernel, stride, pad, dilation, ceil_mode):
     """Output length of fixed-window pooling along one dimension."""
     span = dilation * (kernel - 1) + 1
@@ -96,18 +139,26 @@ def fixed_geometry(sizes, kernel_size, stride, padding, dilation, ceil_mode):
     """Geometries of max/avg/LP pooling; raises on every invalid combination."""
     nd = len(sizes)
     kernel = int_tuple(kernel_size, nd, "kernel_size", single=True)
-    strides = kernel if stride is None or stride == () or stride == [] else int_tuple(
-        stride, nd, "stride", single=True
-    )
+    if stride is None or (_is_sequence(stride) and len(stride) == 0):
+        strides = kernel
+    else:
+        strides = int_tuple(stride, nd, "stride", single=True)
     pads = int_tuple(padding, nd, "padding", single=True)
     dilations = int_tuple(dilation, nd, "dilation", single=True)
-    if not isinstance(ceil_mode, (bool, np.bool_)):
-        raise TypeError(f"ceil_mode must be a bool, got {ceil_mode!r}")
+    ceil_mode = check_bool(ceil_mode, "ceil_mode")
     _positive(kernel, "kernel_size")
     _positive(strides, "stride")
     _positive(dilations, "dilation")
     if any(p < 0 for p in pads):
         raise ValueError(f"padding must be >= 0, got {pads}")
+    for values, name in ((kernel, "kernel_size"), (strides, "stride"), (pads, "padding"),
+                         (dilations, "dilation")):
+        _bounded(values, name)
+    _bounded(tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilations)),
+             "the window span dilation * (kernel_size - 1) + 1 =")
+    # the average's divisor: the product of padded window lengths
+    _bounded((math.prod(min(k, s + 2 * p) for k, s, p in zip(kernel, sizes, pads)),),
+             "the window volume", 2 * LIMIT)
     # PyTorch 2.13 bounds the padding by half the kernel, not the dilated span
     if any(p > k // 2 for p, k in zip(pads, kernel)):
         raise ValueError(
@@ -115,7 +166,7 @@ def fixed_geometry(sizes, kernel_size, stride, padding, dilation, ceil_mode):
             f"for kernel_size={kernel}"
         )
     outs = tuple(
-        pooled_size(*args, bool(ceil_mode)) for args in zip(sizes, kernel, strides, pads, dilations)
+        pooled_size(*args, ceil_mode) for args in zip(sizes, kernel, strides, pads, dilations)
     )
     if any(o < 1 for o in outs):
         raise ValueError(
@@ -132,16 +183,28 @@ def avg_divisor_override(divisor_override):
         raise TypeError(f"divisor_override must be an int or None, got {divisor_override!r}")
     if divisor_override == 0:
         raise ValueError("divisor_override must be non-zero, got 0")
+    _bounded((abs(int(divisor_override)),), "divisor_override")
     return int(divisor_override)
 
 
-def lp_norm(norm_type):
+def lp_norm(norm_type, compute):
+    """p as a float: +-inf, or a non-zero number whose value and reciprocal are finite in
+    the ``compute`` dtype (float32: magnitudes from about 2.9e-39 to 3.4e38)."""
     if not isinstance(norm_type, numbers.Real) or isinstance(norm_type, (bool, np.bool_)):
         raise TypeError(f"norm_type must be a real number, got {norm_type!r}")
-    norm_type = float(norm_type)
-    if norm_type == 0 or math.isnan(norm_type):
-        raise ValueError(f"norm_type must be non-zero and not NaN, got {norm_type}")
-    return norm_type
+    norm = float(norm_type)
+    if math.isinf(norm):
+        return norm
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        p = compute.type(norm)
+        inverse = compute.type(1) / p if p != 0 else compute.type(np.inf)
+    if not (np.isfinite(p) and p != 0 and np.isfinite(inverse) and inverse != 0):
+        info = np.finfo(compute)
+        raise ValueError(
+            f"norm_type must be +-inf or a non-zero number whose value and reciprocal are "
+            f"finite in {compute} (magnitudes from {1 / float(info.max):.3g} to "
+            f"{float(info.max):.3g}), got {norm_type!r}")
+    return norm
 
 
 @memoised
@@ -152,6 +215,10 @@ def adaptive_geometry(sizes, output_size):
     outs = tuple(size if out is None else out for size, out in zip(sizes, outs))
     if any(o < 0 for o in outs):
         raise ValueError(f"output_size must be >= 0, got {output_size!r}")
+    _bounded(outs, "output_size")
+    # window bounds are computed from o * size
+    _bounded(tuple(size * out for size, out in zip(sizes, outs)), "output_size * input size",
+             2 * LIMIT)
     return tuple(Geometry(size, out, 0, 0, 0, 0) for size, out in zip(sizes, outs))
 
 
@@ -169,13 +236,15 @@ def fractional_geometry(sizes, kernel_size, output_size, output_ratio):
     if output_size is not None:
         outs = int_tuple(output_size, nd, "output_size")
     else:
-        ratios = output_ratio if isinstance(output_ratio, (tuple, list)) else (output_ratio,) * nd
+        ratios = output_ratio if _is_sequence(output_ratio) else (output_ratio,) * nd
         if len(ratios) != nd or not all(
-            isinstance(r, numbers.Real) and not isinstance(r, bool) for r in ratios
+            isinstance(r, numbers.Real) and not isinstance(r, (bool, np.bool_)) for r in ratios
         ):
-            raise TypeError(f"output_ratio must be a number or a tuple of {nd}, got {output_ratio!r}")
+            raise TypeError(f"output_ratio must be a number or a tuple of {nd}, "
+                            f"got {output_ratio!r}")
         if not all(0 < r < 1 for r in ratios):
-            raise ValueError(f"output_ratio must be between 0 and 1 (exclusive), got {output_ratio!r}")
+            raise ValueError(f"output_ratio must be between 0 and 1 (exclusive), "
+                             f"got {output_ratio!r}")
         outs = tuple(int(size * r) for size, r in zip(sizes, ratios))
     if any(o < 0 for o in outs):
         raise ValueError(f"output_size must be >= 0, got {outs}")
@@ -189,8 +258,23 @@ def fractional_geometry(sizes, kernel_size, output_size, output_ratio):
     return tuple(Geometry(size, out, k, 0, 0, 0) for size, out, k in zip(sizes, outs, kernel))
 
 
+def _spatial_output_size(output_size, nd, data_format):
+    """The spatial entries of an unpooling output_size: ``nd`` of them, optionally with
+    the batch and channel entries in the caller's data_format."""
+    if not _is_sequence(output_size) or len(output_size) not in (nd, nd + 1, nd + 2):
+        raise ValueError(
+            f"output_size must be a sequence of {nd} spatial sizes (optionally with the N "
+            f"and C sizes of the data_format), got {output_size!r}"
+        )
+    sizes = tuple(output_size)
+    extra = len(sizes) - nd
+    if data_format == "channels_last":  # (N, *spatial, C) or (*spatial, C)
+        return sizes[extra - 1:-1] if extra else sizes
+    return sizes[extra:]  # (N, C, *spatial) or (C, *spatial)
+
+
 @memoised
-def unpool_geometry(sizes, kernel_size, stride, padding, output_size):
+def unpool_geometry(sizes, kernel_size, stride, padding, output_size, data_format):
     """Geometries of max unpooling: ``out`` of each dim is the unpooled size."""
     nd = len(sizes)
     kernel = int_tuple(kernel_size, nd, "kernel_size")
@@ -200,16 +284,14 @@ def unpool_geometry(sizes, kernel_size, stride, padding, output_size):
     _positive(strides, "stride")
     if any(p < 0 for p in pads):
         raise ValueError(f"padding must be >= 0, got {pads}")
+    for values, name in ((kernel, "kernel_size"), (strides, "stride"), (pads, "padding")):
+        _bounded(values, name)
     defaults = tuple((i - 1) * s + k - 2 * p for i, k, s, p in zip(sizes, kernel, strides, pads))
     if output_size is None:
         outs = defaults
     else:
-        if not isinstance(output_size, (tuple, list)) or len(output_size) not in (nd, nd + 1, nd + 2):
-            raise ValueError(
-                f"output_size must be a sequence of {nd} spatial sizes (optionally led by N and C), "
-                f"got {output_size!r}"
-            )
-        outs = int_tuple(tuple(output_size)[-nd:], nd, "output_size")
+        outs = int_tuple(_spatial_output_size(output_size, nd, data_format), nd,
+                         "output_size")
         for out, default, s in zip(outs, defaults, strides):
             if not default - s < out < default + s:
                 raise ValueError(
@@ -219,4 +301,6 @@ def unpool_geometry(sizes, kernel_size, stride, padding, output_size):
                 )
     if any(o < 0 for o in outs):
         raise ValueError(f"max_unpool output size {outs} is negative for input size {sizes}")
+    _bounded(outs, "the unpooled size")
+    _bounded((math.prod(outs),), "the unpooled plane", 2 * LIMIT)
     return tuple(Geometry(*dim) for dim in zip(sizes, outs, kernel, strides, pads, (1,) * nd))
