@@ -201,32 +201,34 @@ def plane_scatterer(accumulate, load, lanes):
     return scatter_plane
 
 
-@register_jitable
-def _on_tap(i, first, count, step):
-    """Whether position i is one of the taps ``first + t * step``, ``t < count``."""
-    return i >= first and (i - first) % step == 0 and (i - first) // step < count
-
-
 @functools.cache
-def index_checker(windows):
-    """``index_in_window(at, od, oh, ow, dims, depth, height, width)``: whether flat index
-    ``at`` is one the forward can report for output (od, oh, ow): a tap of its window, or
-    for a window without taps (dilation and padding) its first tap, as PyTorch reports."""
-    window = windows.window
+def reporter(unit_steps):
+    """``reported(at, d0, nd, sd, h0, nh, sh, w0, nw, sw, height, width)``: whether flat
+    index ``at`` is one a max-type forward can report for an output whose window has the
+    taps ``first + t * step``, ``t < count``, per dim: one of them, or for a window without
+    taps (dilation and padding) its first, as PyTorch reports. ``unit_steps``: every step
+    is 1 (no dilation), and the check needs no division."""
 
     @register_jitable
-    def index_in_window(at, od, oh, ow, dims, depth, height, width):
-        d0, nd, sd, _ = window(dims.depth, od, 0.0)
-        h0, nh, sh, _ = window(dims.height, oh, 0.0)
-        w0, nw, sw, _ = window(dims.width, ow, 0.0)
+    def on_tap(i, first, count, step):
+        along = i - first
+        inside = (along >= 0) & (along <= (count - 1) * step)
+        if unit_steps:
+            return inside
+        return inside & (along % step == 0)
+
+    @register_jitable
+    def reported(at, d0, nd, sd, h0, nh, sh, w0, nw, sw, height, width):
         if nd * nh * nw == 0:
             return at == flat_index(d0, h0, w0, height, width)
-        if at < 0 or at >= depth * height * width:
-            return False
-        d, h, w = unflat_index(at, height, width)
-        return _on_tap(d, d0, nd, sd) and _on_tap(h, h0, nh, sh) and _on_tap(w, w0, nw, sw)
+        # split ``at`` by multiplying with reciprocals, not dividing: exact for indices
+        # below 2**51, and any larger one lands outside the window all the same
+        row = np.int64((at + 0.5) * (1.0 / width))
+        d = np.int64((row + 0.5) * (1.0 / height))
+        return (on_tap(d, d0, nd, sd) & on_tap(row - d * height, h0, nh, sh)
+                & on_tap(at - row * width, w0, nw, sw))
 
-    return index_in_window
+    return reported
 
 
 @register_jitable

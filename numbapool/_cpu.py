@@ -458,23 +458,29 @@ def channels_last_gather_kernel(windows, reduction, load, parallel):
 
 
 @functools.cache
-def index_check_kernel(windows, parallel):
-    """How many indices lie outside their output's window: the shared check over rows.
+def index_check_kernel(windows, unit_steps, parallel):
+    """How many indices a max-type forward cannot have reported (``_bodies.reporter``),
+    over rows whose depth and height windows are looked up once.
 
-    ``kernel(idx, dim_d, dim_h, dim_w, depth, height, width) -> int``.
+    ``kernel(idx, dim_d, dim_h, dim_w, height, width) -> int``.
     """
-    index_in_window = _bodies.index_checker(windows)
+    window = windows.window
+    reported = _bodies.reporter(unit_steps)
 
     @compiled(parallel=parallel)
-    def kernel(idx, dim_d, dim_h, dim_w, depth, height, width):
+    def kernel(idx, dim_d, dim_h, dim_w, height, width):
         n_batch, channels, out_d, out_h, out_w = idx.shape
         outside = 0
         for row in prange(n_batch * channels * out_d * out_h):
             n, c, od, oh = split_row(row, channels, out_d, out_h)
+            d0, nd, sd, _ = window(dim_d, od, 0.0)
+            h0, nh, sh, _ = window(dim_h, oh, 0.0)
+            missed = 0
             for ow in range(out_w):
-                if not index_in_window(np.int64(idx[n, c, od, oh, ow]), od, oh, ow,
-                                       Dims(dim_d, dim_h, dim_w), depth, height, width):
-                    outside += 1
+                w0, nw, sw, _ = window(dim_w, ow, 0.0)
+                missed += not reported(np.int64(idx[n, c, od, oh, ow]), d0, nd, sd, h0, nh,
+                                       sh, w0, nw, sw, height, width)
+            outside += missed
         return outside
 
     return kernel
@@ -645,8 +651,10 @@ class CpuBackend(Backend):
                 terms, idx, x, grad_in, *dims, zero, options)
 
     def indices_outside_windows(self, idx, dims, windows, in_spatial):
+        unit_steps = all(dim.dilation == 1 for dim in dims) or windows is _windows.ADAPTIVE
         windows, dims = _windows_for(windows, dims)
-        return index_check_kernel(windows, _parallel(idx))(idx, *dims, *in_spatial) > 0
+        kernel = index_check_kernel(windows, unit_steps, _parallel(idx))
+        return kernel(idx, *dims, *in_spatial[1:]) > 0
 
     def scatter_planes(self, values, idx, out, element, accumulate, channels_last):
         zero = element.compute.type(0) if accumulate else out.dtype.type(0)

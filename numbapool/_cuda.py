@@ -288,22 +288,26 @@ def gather_kernel(windows, reduction, element, channels_last):
 
 
 @functools.cache
-def index_check_kernel(windows, channels_last):
-    """``outside[o] = 1`` where index o lies outside its output's window (the shared
-    check), else 0; one thread per output.
+def index_check_kernel(windows, unit_steps, channels_last):
+    """``outside[o] = 1`` where index o is not one its output's window can report
+    (``_bodies.reporter``), else 0; one thread per output.
 
-    ``kernel(idx, outside, dims, depth, height, width)``.
+    ``kernel(idx, outside, dims, height, width)``.
     """
     _cuda()
-    index_in_window = _bodies.index_checker(windows)
+    window = windows.window
+    reported = _bodies.reporter(unit_steps)
     at_position = position(channels_last)
 
     @cuda.jit
-    def kernel(idx, outside, dims, depth, height, width):
+    def kernel(idx, outside, dims, height, width):
         for t in range(cuda.grid(1), idx.size, cuda.gridsize(1)):
             n, c, od, oh, ow = at_position(t, idx.shape)
-            inside = index_in_window(np.int64(idx[n, c, od, oh, ow]), od, oh, ow, dims,
-                                     depth, height, width)
+            d0, nd, sd, _ = window(dims.depth, od, 0.0)
+            h0, nh, sh, _ = window(dims.height, oh, 0.0)
+            w0, nw, sw, _ = window(dims.width, ow, 0.0)
+            inside = reported(np.int64(idx[n, c, od, oh, ow]), d0, nd, sd, h0, nh, sh, w0, nw,
+                              sw, height, width)
             outside[n, c, od, oh, ow] = 0 if inside else 1
 
     return kernel
@@ -537,8 +541,9 @@ class CudaBackend(Backend):
     def indices_outside_windows(self, idx, dims, windows, in_spatial):
         channels_last = _layout.is_channels_last(idx.shape, idx.strides)
         outside = self.empty(idx.shape, np.uint8, channels_last, idx)
-        _launch(index_check_kernel(windows, channels_last), _thread_blocks(idx.size),
-                stream_of(idx), idx, outside, dims, *in_spatial)
+        unit_steps = all(dim.dilation == 1 for dim in dims) or windows is ADAPTIVE
+        _launch(index_check_kernel(windows, unit_steps, channels_last),
+                _thread_blocks(idx.size), stream_of(idx), idx, outside, dims, *in_spatial[1:])
         return self.value_range(outside)[1] > 0
 
     def scatter_planes(self, values, idx, out, element, accumulate, channels_last):

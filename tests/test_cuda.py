@@ -647,6 +647,13 @@ def _compile_every_kernel():
                                                               cl),
                                           (x, array(idx) if idx else x, x, x, out, dims, c,
                                            options(element))))
+    for windows in (_windows.FIXED, _windows.ADAPTIVE):
+        for unit_steps in (False, True):
+            for cl in (False, True):
+                for index in ("int64", "int32", "uint8"):
+                    cases.append((_cuda.index_check_kernel(windows, unit_steps, cl),
+                                  (array(index), array("uint8"), dims, types.int64,
+                                   types.int64)))
     for cl in (False, True):
         for dt, index in (("uint16", "int64"), ("float64", "int32"), ("int8", "uint8"),
                           ("uint64", "int64")):
