@@ -8,6 +8,22 @@ type's ``storage`` dtype, and choose among the backend's kernels for that algori
 """
 
 import abc
+import math
+
+from numbapool._elements import EXACT_TAPS
+from numbapool._windows import ADAPTIVE
+
+
+def window_extent(dim, windows):
+    """The most taps a window of one dim can have."""
+    if windows is ADAPTIVE:
+        out = max(dim.out, 1)
+        return -(-dim.size // out) + (dim.size % out > 0)
+    return dim.kernel
+
+
+def _taps(dims, windows):
+    return math.prod(window_extent(dim, windows) for dim in dims)
 
 
 class Backend(abc.ABC):
@@ -17,8 +33,9 @@ class Backend(abc.ABC):
 
     writes_elements = False
     """True: kernels store finished values in the element type (through ``Element.store``
-    into an array of ``Element.stored``); False: they write the compute type, in which
-    some kernels accumulate, and the driver casts the result."""
+    into an array of ``Element.stored``); False: they write the value type
+    (``Element.value``), in which some kernels accumulate, and the driver casts the
+    result."""
 
     # --- arrays ---------------------------------------------------------------------
 
@@ -62,6 +79,12 @@ class Backend(abc.ABC):
         """A NumPy array's values on this target, near ``like``."""
 
     # --- kernels --------------------------------------------------------------------
+
+    def sums_carry(self, dims, windows, channels_last):
+        """Whether this backend's kernels add more values into one float32 sum than stay
+        accurate (``_elements.EXACT_TAPS`` one after another), so that sums of floats
+        must be carried in float64 (``Element.carrying``)."""
+        return _taps(dims, windows) > EXACT_TAPS
 
     @abc.abstractmethod
     def reduce_windows(self, x, out, idx, dims, windows, reduction, element, options,

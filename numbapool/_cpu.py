@@ -36,7 +36,7 @@ import numpy as np
 from numba import get_num_threads, njit, prange
 
 from numbapool import _bodies, _elements, _layout, _reductions, _windows
-from numbapool._backend import Backend
+from numbapool._backend import Backend, window_extent
 from numbapool._bodies import flat_index, split_row
 from numbapool._reductions import takes_over
 from numbapool._windows import TABLE, Dims
@@ -208,27 +208,36 @@ def max_rows_kernel(windows, reduction, load, with_indices, parallel):
     return kernel
 
 
-@functools.cache
-def sum_rows_kernel(windows, reduction, load, parallel):
-    """Channels-first twin for summing reductions (windows of step 1): the window's input
-    lines are combined element-wise into a scratch line (long loops that vectorise), then
-    each output combines its short span of that line.
+# Long sums are carried: values are added in their own type in runs (RUN contiguous
+# values, which vectorise over many partial sums, or EXACT_TAPS values one after another)
+# and each run's sum is added in the compute type (float64 where ``sums_carry``, see
+# ``_elements.Element.carrying``). Float32 speed, float64 accuracy.
+RUN = _elements.EXACT_RUN
+EXACT_TAPS = _elements.EXACT_TAPS
 
-    ``kernel(x, out, idx, dim_d, dim_h, dim_w, samples, initial, options, scratch)``;
-    ``scratch`` is a (chunks, W) array of the compute type, one line per chunk of rows.
+
+@functools.cache
+def sum_rows_kernel(windows, reduction, load, carries, parallel):
+    """Channels-first twin for summing reductions (windows of step 1): the window's input
+    lines are combined element-wise into a line of column sums (long loops that
+    vectorise), then each output combines its short span of that line.
+
+    ``kernel(x, out, idx, dim_d, dim_h, dim_w, samples, initial, run_zero, options,
+    lines, carried)``; ``lines`` (chunks, W) in the value type and, where ``carries``,
+    ``carried`` (chunks, W) in the compute type hold one chunk of rows' column sums.
     """
     window = windows.window
     parts = reduction.parts(INLINE)
     prepare, add, finish = parts.prepare, parts.add, parts.finish
 
     @compiled(parallel=parallel, fastmath=True)
-    def kernel(x, out, idx, dim_d, dim_h, dim_w, samples, initial, options,
-               scratch):
+    def kernel(x, out, idx, dim_d, dim_h, dim_w, samples, initial, run_zero, options, lines,
+               carried):
         n_batch, channels, width = x.shape[0], x.shape[1], x.shape[4]
         out_d, out_h, out_w = out.shape[2], out.shape[3], out.shape[4]
         rows = n_batch * channels * out_d * out_h
-        chunks = scratch.shape[0]
-        # rows are dealt out in chunks, each with a scratch line of its own
+        chunks = lines.shape[0]
+        # rows are dealt out in chunks, each with lines of its own
         for chunk in prange(chunks):
             for row in range(chunk * rows // chunks, (chunk + 1) * rows // chunks):
                 n, c, od, oh = split_row(row, channels, out_d, out_h)
@@ -238,37 +247,65 @@ def sum_rows_kernel(windows, reduction, load, parallel):
                     for ow in range(out_w):
                         w0, nw, _, pw = window(dim_w, ow, 0.0)
                         acc = initial
-                        for w in range(w0, w0 + nw):
-                            acc = add(acc, prepare(load(x[n, c, d0, h0, np.uint64(w)]),
+                        whole = 0
+                        if carries:
+                            whole = nw - nw % RUN
+                            for start in range(w0, w0 + whole, RUN):
+                                run = run_zero
+                                for i in range(RUN):
+                                    run = add(run, prepare(load(x[n, c, d0, h0,
+                                                                  np.uint64(start + i)]),
+                                                           options.norm))
+                                acc = add(acc, run)
+                        run = run_zero
+                        for w in range(w0 + whole, w0 + nw):
+                            run = add(run, prepare(load(x[n, c, d0, h0, np.uint64(w)]),
                                                    options.norm))
-                        out[n, c, od, oh, ow] = finish(acc, nw, pd * ph * pw, options)
+                        out[n, c, od, oh, ow] = finish(add(acc, run), nw, pd * ph * pw,
+                                                       options)
                     continue
                 for w in range(width):
-                    scratch[chunk, w] = initial
+                    lines[chunk, w] = run_zero
+                    if carries:
+                        carried[chunk, w] = initial
+                taken = 0
                 for d in range(d0, d0 + nd):
                     for h in range(h0, h0 + nh):
                         for w in range(width):
-                            scratch[chunk, w] = add(scratch[chunk, w],
-                                                    prepare(load(x[n, c, d, h, w]),
-                                                            options.norm))
+                            lines[chunk, w] = add(lines[chunk, w],
+                                                  prepare(load(x[n, c, d, h, w]), options.norm))
+                        taken += 1
+                        if carries and taken == EXACT_TAPS:
+                            for w in range(width):
+                                carried[chunk, w] = add(carried[chunk, w], lines[chunk, w])
+                                lines[chunk, w] = run_zero
+                            taken = 0
+                if carries:
+                    for w in range(width):
+                        carried[chunk, w] = add(carried[chunk, w], lines[chunk, w])
                 for ow in range(out_w):
                     w0, nw, _, pw = window(dim_w, ow, 0.0)
                     acc = initial
                     for w in range(w0, w0 + nw):
-                        acc = add(acc, scratch[chunk, np.uint64(w)])
+                        if carries:
+                            acc = add(acc, carried[chunk, np.uint64(w)])
+                        else:
+                            acc = add(acc, lines[chunk, np.uint64(w)])
                     out[n, c, od, oh, ow] = finish(acc, nd * nh * nw, pd * ph * pw, options)
 
     return kernel
 
 
 @functools.cache
-def channels_last_kernel(windows, reduction, load, with_indices, parallel):
+def channels_last_kernel(windows, reduction, load, with_indices, carries, parallel):
     """Channels-last twin for every reduction: rows (n, od, oh), each output's running
     values held in its C-long line of ``out`` and updated tap by tap in contiguous,
-    vectorised loops over C.
+    vectorised loops over C. Where the compute type ``carries`` sums, a line of the
+    value type takes EXACT_TAPS taps at a time and a line of the compute type carries
+    them.
 
-    ``kernel(x, out, idx, dim_d, dim_h, dim_w, samples, initial, options)`` on
-    (N, D, H, W, C) arrays.
+    ``kernel(x, out, idx, dim_d, dim_h, dim_w, samples, initial, run_zero, options)`` on
+    (N, D, H, W, C) arrays; ``out`` has the value type.
     """
     window = windows.window
     parts = reduction.parts(INLINE)
@@ -276,20 +313,24 @@ def channels_last_kernel(windows, reduction, load, with_indices, parallel):
     selects, finishes = reduction.selects, reduction.finishes
 
     @compiled(parallel=parallel, fastmath=True)
-    def kernel(x, out, idx, dim_d, dim_h, dim_w, samples, initial, options):
+    def kernel(x, out, idx, dim_d, dim_h, dim_w, samples, initial, run_zero, options):
         n_batch, depth, height, width, channels = x.shape
         out_d, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
         for row in prange(n_batch * out_d * out_h):
             n, _, od, oh = split_row(row, 1, out_d, out_h)
             d0, nd, sd, pd = window(dim_d, od, 0.0)
             h0, nh, sh, ph = window(dim_h, oh, 0.0)
+            carried = np.full(channels if carries else 0, initial)
             for ow in range(out_w):
                 w0, nw, sw, pw = window(dim_w, ow, 0.0)
                 first_at = flat_index(d0, h0, w0, height, width)
                 for c in range(channels):
-                    out[n, od, oh, ow, c] = initial
+                    out[n, od, oh, ow, c] = run_zero if carries else initial
                     if with_indices:
                         idx[n, od, oh, ow, c] = first_at
+                    if carries:
+                        carried[c] = initial
+                taken = 0
                 for a in range(nd):
                     d = d0 + a * sd
                     for b in range(nh):
@@ -307,7 +348,18 @@ def channels_last_kernel(windows, reduction, load, with_indices, parallel):
                                         idx[n, od, oh, ow, c] = at
                                 elif takes_over(v, out[n, od, oh, ow, c]):
                                     out[n, od, oh, ow, c] = v
-                if finishes:
+                            if carries:  # a run of EXACT_TAPS taps is carried
+                                taken += 1
+                                if taken == EXACT_TAPS:
+                                    for c in range(channels):
+                                        carried[c] = add(carried[c], out[n, od, oh, ow, c])
+                                        out[n, od, oh, ow, c] = run_zero
+                                    taken = 0
+                if carries:
+                    for c in range(channels):
+                        out[n, od, oh, ow, c] = finish(add(carried[c], out[n, od, oh, ow, c]),
+                                                       nd * nh * nw, pd * ph * pw, options)
+                elif finishes:
                     for c in range(channels):
                         out[n, od, oh, ow, c] = finish(out[n, od, oh, ow, c], nd * nh * nw,
                                                        pd * ph * pw, options)
@@ -316,25 +368,36 @@ def channels_last_kernel(windows, reduction, load, with_indices, parallel):
 
 
 @functools.cache
-def global_sum_kernel(reduction, load, parallel):
+def global_sum_kernel(reduction, load, carries, parallel):
     """Summing reductions of whole planes laid out as the rows of a 2-d array: global
     pooling of channels-first inputs, where rows are short (7x7 planes) and a generic
-    row's bookkeeping would cost more than its sum.
+    row's bookkeeping would cost more than its sum. Rows longer than RUN (where the
+    compute type ``carries``) are summed in runs of RUN values in the value type, whose
+    sums are carried in the compute type.
 
-    ``kernel(planes, out, initial, options)`` with ``planes`` (rows, length), ``out``
-    (rows,).
+    ``kernel(planes, out, initial, run_zero, options)`` with ``planes`` (rows, length),
+    ``out`` (rows,).
     """
     parts = reduction.parts(INLINE)
     prepare, add, finish = parts.prepare, parts.add, parts.finish
 
     @compiled(parallel=parallel, fastmath=True)
-    def kernel(planes, out, initial, options):
+    def kernel(planes, out, initial, run_zero, options):
         rows, length = planes.shape
         for row in prange(rows):
             acc = initial
-            for i in range(length):
-                acc = add(acc, prepare(load(planes[row, i]), options.norm))
-            out[row] = finish(acc, length, length, options)
+            whole = 0
+            if carries:
+                whole = length - length % RUN
+                for start in range(0, whole, RUN):
+                    run = run_zero
+                    for i in range(RUN):  # a fixed count, so the loop vectorises
+                        run = add(run, prepare(load(planes[row, start + i]), options.norm))
+                    acc = add(acc, run)
+            run = run_zero
+            for i in range(length - whole):
+                run = add(run, prepare(load(planes[row, whole + i]), options.norm))
+            out[row] = finish(add(acc, run), length, length, options)
 
     return kernel
 
@@ -527,6 +590,11 @@ def gather_by_index_kernel(parallel):
 # The backend
 
 
+def _chunks(rows, parallel):
+    """How many chunks of rows a kernel with per-chunk lines deals out."""
+    return 1 if not parallel else max(1, min(rows, 8 * get_num_threads()))
+
+
 def _rows(flat5):
     """The (N, C, 1, 1, L) view of whole planes as a 2-d (N * C, L) view, when the memory
     allows one (N and C merge); None otherwise."""
@@ -589,10 +657,20 @@ class CpuBackend(Backend):
     def from_host(self, array, like):
         return array
 
+    def sums_carry(self, dims, windows, channels_last):
+        # the channels-last twin adds a window's taps one after another; the
+        # channels-first twins add its lines one after another, and contiguous spans
+        # (1d windows, global planes) in vectorised loops
+        if channels_last:
+            return super().sums_carry(dims, windows, channels_last)
+        lines = window_extent(dims.depth, windows) * window_extent(dims.height, windows)
+        return lines > EXACT_TAPS or window_extent(dims.width, windows) > _elements.EXACT_RUN
+
     def reduce_windows(self, x, out, idx, dims, windows, reduction, element, options,
                        samples, with_indices, channels_last):
         parallel = _parallel(x, out)
         initial = reduction.initial(element)
+        run_zero = element.value.type(0)
         if samples is None:
             samples = _NO_SAMPLES
         if windows is _windows.ADAPTIVE and not reduction.selects and not channels_last \
@@ -600,8 +678,8 @@ class CpuBackend(Backend):
                 and dims.depth.out == dims.height.out == dims.width.out == 1:
             rows = _rows(x)
             if rows is not None:  # global pooling of channels-first planes
-                global_sum_kernel(reduction, element.load, parallel)(
-                    rows, out.reshape(-1), initial, options)
+                kernel = global_sum_kernel(reduction, element.load, element.carries, parallel)
+                kernel(rows, out.reshape(-1), initial, run_zero, options)
                 return
         windows, dims = _windows_for(windows, dims)
         if channels_last and windows.per_plane:
@@ -611,18 +689,18 @@ class CpuBackend(Backend):
                 x, out, idx, *dims, samples, initial, options)
         elif channels_last:
             kernel = channels_last_kernel(windows, reduction, element.load, with_indices,
-                                          parallel)
-            kernel(_cl(x), _cl(out), _cl(idx), *dims, samples, initial, options)
+                                          element.carries and not reduction.selects, parallel)
+            kernel(_cl(x), _cl(out), _cl(idx), *dims, samples, initial, run_zero, options)
         elif reduction.selects:
             max_rows_kernel(windows, reduction, element.load, with_indices, parallel)(
                 x, out, idx, *dims, samples, initial, options)
         else:
-            # chunks of rows, each with a scratch line
-            rows = out.size // out.shape[4]
-            chunks = 1 if not parallel else min(rows, 8 * get_num_threads())
-            scratch = np.empty((chunks, x.shape[4]), element.compute)
-            sum_rows_kernel(windows, reduction, element.load, parallel)(
-                x, out, idx, *dims, samples, initial, options, scratch)
+            chunks = _chunks(out.size // out.shape[4], parallel)
+            lines = np.empty((chunks, x.shape[4]), element.value)
+            carried = np.empty((chunks, x.shape[4]) if element.carries else (1, 1),
+                               element.compute)
+            sum_rows_kernel(windows, reduction, element.load, element.carries, parallel)(
+                x, out, idx, *dims, samples, initial, run_zero, options, lines, carried)
 
     def gather_gradient(self, grad, idx, out, x, grad_in, dims, windows, reduction,
                         element, options, channels_last):

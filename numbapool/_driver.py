@@ -132,19 +132,20 @@ def checked_window_indices(inp, idx5, geometry, windows):
     return idx5
 
 
-def _result(inp, shape5):
-    """A result array for kernels that write finished values, and its kernel view."""
-    backend, element = inp.backend, inp.element
+def _result(inp, shape5, element):
+    """A result array and its view for the kernels: the element type for kernels that
+    store it, else the type values are added in (and kept in, where a sum is carried in
+    a wider type)."""
+    backend = inp.backend
     if backend.writes_elements:
         result = inp.empty(shape5, element.dtype)
         return result, backend.retype(result, element.stored)
-    result = inp.empty(shape5, element.compute)
+    result = inp.empty(shape5, element.value)
     return result, result
 
 
-def _finished(inp, result):
-    """A result of the compute type as the element type."""
-    element = inp.element
+def _finished(inp, result, element):
+    """A result of the value type as the element type."""
     if result.dtype == element.dtype:
         return result
     return inp.backend.cast(result, element.dtype, element)
@@ -156,20 +157,23 @@ def pool(inp, geometry, windows, reduction, options, samples=None, with_indices=
     dims = inp.dims(geometry)
     x5 = inp.x5
     shape = tuple(x5.shape[:2]) + tuple(dim.out for dim in dims)
-    out5, out_view = _result(inp, shape)
+    if windows is ADAPTIVE and all(dim.out == 1 for dim in dims) and \
+            x5.shape[2] * x5.shape[3] > 1 and 0 not in shape:
+        # global pooling: each plane as one row, when its memory is one run
+        merged = backend.merged_planes(x5)
+        if merged is not None:
+            x5 = merged
+            dims = Dims(TRIVIAL, TRIVIAL, Geometry(merged.shape[4], 1, 0, 0, 0, 0))
+    if not reduction.selects and backend.sums_carry(dims, windows, inp.channels_last):
+        element = element.carrying()
+        options = options._replace(norm=element.compute.type(options.norm))
+    out5, out_view = _result(inp, shape, element)
     idx5 = inp.empty(shape if with_indices else (1,) * 5, np.int64)
     if out5.size:
-        if windows is ADAPTIVE and all(dim.out == 1 for dim in dims) and \
-                x5.shape[2] * x5.shape[3] > 1:
-            # global pooling: each plane as one row, when its memory is one run
-            merged = backend.merged_planes(x5)
-            if merged is not None:
-                x5 = merged
-                dims = Dims(TRIVIAL, TRIVIAL, Geometry(merged.shape[4], 1, 0, 0, 0, 0))
         backend.reduce_windows(backend.retype(x5, element.storage), out_view, idx5, dims,
                                windows, reduction, element, options, samples, with_indices,
                                inp.channels_last)
-    return _finished(inp, out5), (idx5 if with_indices else None)
+    return _finished(inp, out5, element), (idx5 if with_indices else None)
 
 
 def pool_gradient(inp, grad5, geometry, windows, reduction, options, idx5=None):
@@ -182,7 +186,7 @@ def pool_gradient(inp, grad5, geometry, windows, reduction, options, idx5=None):
     out5 = None
     if reduction.needs_output:
         out5, _ = pool(inp, geometry, windows, reduction, options)
-    grad_in, grad_in_view = _result(inp, inp.x5.shape)
+    grad_in, grad_in_view = _result(inp, inp.x5.shape, element)
     if grad_in.size:
         grad = backend.retype(grad5, element.storage)
         # arrays a reduction does not read are passed as grad, for their type alone
@@ -191,7 +195,7 @@ def pool_gradient(inp, grad5, geometry, windows, reduction, options, idx5=None):
             grad if out5 is None else backend.retype(out5, element.storage),
             backend.retype(inp.x5, element.storage), grad_in_view, inp.dims(geometry),
             windows, reduction, element, options, inp.channels_last)
-    return _finished(inp, grad_in)
+    return _finished(inp, grad_in, element)
 
 
 def scatter_gradient(inp, grad5, idx5):
@@ -203,7 +207,7 @@ def scatter_gradient(inp, grad5, idx5):
         backend.scatter_planes(*backend.planes_as_rows(
             backend.retype(grad5, element.storage), idx5, grad_in), element, True,
             inp.channels_last)
-    return _finished(inp, grad_in)
+    return _finished(inp, grad_in, element)
 
 
 def unpool(inp, idx5, out_spatial):

@@ -74,6 +74,7 @@ class Op:
     forward: object        # forward(inp, *forward params) -> caller's result
     backward: object       # backward(inp, grad_output, *backward params) -> grad_input
     notes: str = ""        # extra docstring paragraph
+    gradient_reads_input: bool = False  # (not just its shape): layers keep a copy
     layer_params_by_dim: dict = field(default_factory=dict)  # nd -> layer_params override
     # PyTorch takes an input without channels: unbatched for some families, and batched
     # in the ranks listed (adaptive average pooling 1d and 2d)
@@ -427,7 +428,7 @@ OPS = (
        integers=_elements.INT64,
        returns=("The pooled array, of the input's float dtype; float32 for int64 input (the "
                 "exact p-norm, computed in float64)."),
-       forward=_lp_pool, backward=_lp_pool_backward,
+       forward=_lp_pool, backward=_lp_pool_backward, gradient_reads_input=True,
        notes=("Unlike ``torch.nn.functional.lp_pool{nd}d``, which raises x (not |x|) to the "
               "power p and rescales windows cut by ceil_mode, this is the p-norm of the "
               "window's in-bounds elements. Elsewhere the results agree.")),

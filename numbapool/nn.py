@@ -16,7 +16,9 @@ gradient with respect to that call's input::
     grad_x = pool.backward(grad_y)   # same shape as x
 
 Only the last forward call is remembered, so call ``backward`` before reusing the
-layer on another input. The classes are generated from the op table
+layer on another input. Changing the input in place between the two calls does not
+change the gradient: only LP pooling's gradient reads the input's values, and its
+layers keep a copy of them. The classes are generated from the op table
 (``numbapool._ops.OPS``), like the functions of ``numbapool.functional``.
 """
 
@@ -79,7 +81,9 @@ class _Pool:
             out, indices = result
             self._save(input=input, indices=indices)
             return result if self.return_indices else out
-        self._save(input=input)
+        # LP's gradient reads the input's values: keep them as they are now (other layers
+        # read only the input's shape and layout, which cannot change in place)
+        self._save(input=_kept(input) if self._op.gradient_reads_input else input)
         return result
 
     def extra_repr(self):
@@ -108,6 +112,16 @@ class _Pool:
         return self._function("_backward")(
             grad_output, x, **self._arguments(self._op.backward_params(), **saved),
             data_format=self.data_format)
+
+
+def _kept(array):
+    """A copy of ``array`` in its memory order (NumPy, CuPy), so that changing the array
+    after the forward call does not change the gradient; Numba device arrays, which
+    cannot copy themselves, are kept as they are."""
+    try:
+        return array.copy(order="K")
+    except (AttributeError, TypeError):
+        return array
 
 
 class _FractionalPool(_Pool):
