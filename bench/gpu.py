@@ -2,8 +2,8 @@
 
     python bench/gpu.py [--repeat 7] [--calls 10] [--only SUBSTRING] [--out bench/results]
 
-Needs a CUDA GPU, CuPy and numba-cuda (``pip install "numbapool[cuda]"``); PyTorch with
-CUDA for the comparison (cases still run without it). The cases are the CPU benchmark's
+Needs a CUDA GPU, CuPy and numba-cuda (``pip install "numbapool[cuda13]"``, or
+``[cuda12]``); PyTorch with CUDA for the comparison (cases still run without it). The cases are the CPU benchmark's
 (``numbapool.benchmark.cases``), float32, on channels-first and channels-last memory;
 backward cases time numbapool's ``*_backward`` against PyTorch's autograd. Times come
 from CUDA events around ``--calls`` back-to-back calls (so launch overhead counts when
@@ -81,33 +81,33 @@ def result_bytes(result):
 
 
 def overhead_us(repeat):
-    """Wall-clock microseconds per call on a tiny input (Python dispatch + launch)."""
+    """Wall-clock microseconds per call on a (1, 64, 7, 7) input, numbapool on CuPy and
+    PyTorch on CUDA, each call's launch included (the GPU time is a few microseconds)."""
     import cupy
 
-    x = cupy.ones((1, 2, 4, 4), cupy.float32)
-    calls = 200
+    x = cupy.ones((1, 64, 7, 7), cupy.float32)
+    calls = (("adaptive_avg_pool2d", (1,)), ("max_pool2d", (2,)), ("avg_pool2d", (3, 1, 1)))
+    runs = {}
+    for name, args in calls:
+        runs[name] = (lambda fn=getattr(npl, name), args=args: fn(x, *args),
+                      cupy.cuda.get_current_stream().synchronize)
+    if torch is not None:
+        t = torch.ones((1, 64, 7, 7), device="cuda")
+        for name, args in calls:
+            runs[f"torch {name}"] = (lambda fn=getattr(F, name), args=args: fn(t, *args),
+                                     torch.cuda.synchronize)
     timings = {}
-    for name, run in (("adaptive_avg_pool2d", lambda: npl.adaptive_avg_pool2d(x, 1)),
-                      ("max_pool2d", lambda: npl.max_pool2d(x, 2))):
+    for label, (run, synchronize) in runs.items():
         run()
         samples = []
         for _ in range(repeat):
-            cupy.cuda.get_current_stream().synchronize()
+            synchronize()
             start = time.perf_counter()
-            for _ in range(calls):
+            for _ in range(200):
                 run()
-            cupy.cuda.get_current_stream().synchronize()
-            samples.append((time.perf_counter() - start) / calls * 1e6)
-        timings[name] = statistics.median(samples)
-    if torch is not None:
-        t = torch.ones((1, 2, 4, 4), device="cuda")
-        F.adaptive_avg_pool2d(t, 1)
-        torch.cuda.synchronize()
-        start = time.perf_counter()
-        for _ in range(calls):
-            F.adaptive_avg_pool2d(t, 1)
-        torch.cuda.synchronize()
-        timings["torch adaptive_avg_pool2d"] = (time.perf_counter() - start) / calls * 1e6
+            synchronize()
+            samples.append((time.perf_counter() - start) / 200 * 1e6)
+        timings[label] = statistics.median(samples)
     return timings
 
 
@@ -163,7 +163,7 @@ def main(argv=None):
         records.append(record)
         cupy.get_default_memory_pool().free_all_blocks()
     overhead = overhead_us(args.repeat)
-    print("per-call overhead on a (1, 2, 4, 4) input (us): "
+    print("per-call wall time on a (1, 64, 7, 7) input (us): "
           + ", ".join(f"{k} {v:.1f}" for k, v in overhead.items()))
 
     stamp = datetime.now(timezone.utc)

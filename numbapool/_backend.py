@@ -8,10 +8,21 @@ type's ``storage`` dtype, and choose among the backend's kernels for that algori
 """
 
 import abc
+import hashlib
 import math
+from pathlib import Path
 
+from numbapool import _bodies, _elements, _reductions, _windows
 from numbapool._elements import EXACT_TAPS
 from numbapool._windows import ADAPTIVE
+
+# Numba's on-disk cache keys a kernel on its own source file, but the code it inlines from
+# other modules only by name: both backends name every kernel after those modules' digest
+# too, so that editing or upgrading them recompiles instead of loading stale code.
+INLINED_DIGEST = hashlib.sha256(
+    b"".join(Path(module.__file__).read_bytes()
+             for module in (_bodies, _elements, _reductions, _windows))
+).hexdigest()[:16]
 
 
 def window_extent(dim, windows):

@@ -29,28 +29,17 @@ parameters, so importing numbapool compiles nothing.
 """
 
 import functools
-import hashlib
-from pathlib import Path
 
 import numpy as np
 from numba import get_num_threads, njit, prange
 
-from numbapool import _bodies, _elements, _layout, _reductions, _windows
-from numbapool._backend import Backend, window_extent
+from numbapool import _bodies, _elements, _layout, _windows
+from numbapool._backend import INLINED_DIGEST, Backend, window_extent
 from numbapool._bodies import flat_index, split_row
 from numbapool._reductions import takes_over
 from numbapool._windows import TABLE, Dims
 
 INLINE = "always"  # reduction parts in the kernels' IR, where their fastmath flags apply
-
-# Numba's on-disk cache keys a kernel on its own source file, but the code it inlines from
-# other modules only by name: name every kernel after those modules' digest too, so that
-# editing or upgrading them recompiles instead of loading stale code.
-_INLINED_DIGEST = hashlib.sha256(
-    b"".join(Path(module.__file__).read_bytes()
-             for module in (_bodies, _elements, _reductions, _windows))
-).hexdigest()[:16]
-
 
 def compiled(parallel=False, fastmath=False):
     """``njit(cache=True)`` with the cache keyed on the inlined code and on the options:
@@ -58,7 +47,7 @@ def compiled(parallel=False, fastmath=False):
     one (or the reverse)."""
 
     def compile_(function):
-        function.__qualname__ += (f"_{_INLINED_DIGEST}_{'parallel' if parallel else 'serial'}"
+        function.__qualname__ += (f"_{INLINED_DIGEST}_{'parallel' if parallel else 'serial'}"
                                   + ("_fastmath" if fastmath else ""))
         return njit(cache=True, parallel=parallel,
                     fastmath={"reassoc"} if fastmath else False)(function)

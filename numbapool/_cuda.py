@@ -26,7 +26,7 @@ import numpy as np
 from numba.extending import register_jitable
 
 from numbapool import _bodies, _layout
-from numbapool._backend import Backend
+from numbapool._backend import INLINED_DIGEST, Backend
 from numbapool._bodies import flat_index, position
 from numbapool._cuda_arrays import (
     allocate,
@@ -70,6 +70,13 @@ def _cuda():
     return cuda
 
 
+def _jit(kernel):
+    """``cuda.jit(cache=True)``, the kernel named after the code it inlines (see
+    ``_backend.INLINED_DIGEST``): a fresh process loads compiled kernels from disk."""
+    kernel.__qualname__ += f"_{INLINED_DIGEST}"
+    return cuda.jit(cache=True)(kernel)
+
+
 # ---------------------------------------------------------------------------------------
 # Launching
 
@@ -87,18 +94,136 @@ def _launch(kernel, work, stream, *args):
     """``kernel`` on enough blocks of ``THREADS`` threads for ``work`` grid-stride
     items (threads or blocks, as the kernel loops)."""
     blocks = max(1, min(work, _max_blocks()))
-    args = tuple(kernel_argument(a) if hasattr(a, "dtype") and hasattr(a, "strides") else a
-                 for a in args)
-    if blocks < 128:
+    if _fast_launch(kernel, blocks, stream, args):
+        return
+    converted = tuple(kernel_argument(a) if _is_array(a) else a for a in args)
+    with warnings.catch_warnings():
         # small inputs give small grids; Numba would warn about occupancy on each call
-        from numba.core.errors import NumbaPerformanceWarning
+        warnings.filterwarnings("ignore", "Grid size")
+        kernel[blocks, THREADS, stream](*converted)
+    _remember_launch(kernel, args, converted)
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NumbaPerformanceWarning)
-            configured = kernel[blocks, THREADS, stream]
+
+def _is_array(value):
+    return hasattr(value, "dtype") and hasattr(value, "strides")
+
+
+# Numba's launch path (typing every argument, converting CuPy arrays to Numba ones,
+# laying out each argument) costs hundreds of microseconds per kernel. Once a kernel has
+# run for a signature of arguments (array dtypes, shapes and strides, scalar types), the
+# same compiled kernel is launched again directly, its arguments laid out as Numba lays
+# them out. Anything unexpected turns this off for good and Numba launches everything
+# (``_launch_state["error"]`` says why).
+
+_launchers = {}
+"""``(kernel, argument signature) -> (compiled kernel, one layout function per
+argument)`` of launches seen."""
+
+_launch_state = {"fast": not simulated(), "error": None}
+
+
+def _signature(value):
+    if _is_array(value):
+        return (type(value), value.dtype, value.shape, value.strides)
+    if isinstance(value, tuple):
+        return (type(value),) + tuple(_signature(v) for v in value)
+    return type(value)
+
+
+def _remember_launch(kernel, args, converted):
+    if not _launch_state["fast"] or len(_launchers) > 4096:
+        return
+    try:
+        from numba import types
+
+        kinds = tuple(kernel.typeof_pyval(a) for a in converted)
+        compiled = kernel.overloads.get(kinds)
+        if compiled is not None:
+            layouts = tuple(_layout_function(kind, compiled, types) for kind in kinds)
+            _launchers[kernel, tuple(_signature(a) for a in args)] = compiled, layouts
+    except Exception as error:  # noqa: BLE001  a numba-cuda without these internals
+        _give_up_fast_launch(error)
+
+
+def _layout_function(kind, compiled, types):
+    """``lay_out(value, parameters, stream)`` appending an argument of numba type
+    ``kind`` as the kernel takes it."""
+    if isinstance(kind, types.Array):
+        return lambda value, parameters, stream: _array_parameters(value, parameters)
+    if kind == types.int64 or kind == types.intp:  # passed as intptr, as Numba does
+        return lambda value, parameters, stream: parameters.append(int(value))
+    if isinstance(kind, types.BaseTuple):
+        if all(isinstance(k, types.UniTuple) and k.dtype == types.int64 for k in kind):
+            def lay_out(value, parameters, stream):  # Dims: tuples of int64
+                for part in value:
+                    parameters.extend(part)
+            return lay_out
+        parts = tuple(_layout_function(k, compiled, types) for k in kind)
+
+        def lay_out(value, parameters, stream):
+            for part, item in zip(parts, value):
+                part(item, parameters, stream)
+        return lay_out
+    return lambda value, parameters, stream: compiled._prepare_args(kind, value, stream,
+                                                                    [], parameters)
+
+
+def _give_up_fast_launch(error):
+    _launch_state["fast"] = False
+    _launch_state["error"] = f"{type(error).__name__}: {error}"
+
+
+def _fast_launch(kernel, blocks, stream, args):
+    """Launch ``kernel`` directly if it ran before for arguments like ``args``."""
+    if not _launch_state["fast"]:
+        return False
+    found = _launchers.get((kernel, tuple(_signature(a) for a in args)))
+    if found is None:
+        return False
+    compiled, layouts = found
+    try:
+        parameters = []
+        for lay_out, value in zip(layouts, args):
+            lay_out(value, parameters, stream)
+        function = compiled._codelibrary.get_cufunc().kernel
+        _core_launch()(_core_stream(stream), _launch_config(blocks), function, *parameters)
+    except Exception as error:  # noqa: BLE001  never again; this launch goes through Numba
+        _give_up_fast_launch(error)
+        return False
+    return True
+
+
+def _array_parameters(array, parameters):
+    """An array argument as Numba's kernels take it: meminfo, parent, size, itemsize,
+    data pointer, shape, strides."""
+    if is_cupy(array):
+        pointer = array.data.ptr
     else:
-        configured = kernel[blocks, THREADS, stream]
-    configured(*args)
+        pointer = array.__cuda_array_interface__["data"][0] or 0
+    parameters += (0, 0, array.size, array.dtype.itemsize, pointer)
+    parameters += array.shape
+    parameters += array.strides
+
+
+@functools.cache
+def _core_launch():
+    from cuda.core import launch
+
+    return launch
+
+
+@functools.lru_cache(maxsize=64)
+def _launch_config(blocks):
+    from cuda.core import LaunchConfig
+
+    return LaunchConfig(grid=blocks, block=THREADS, shmem_size=0)
+
+
+@functools.lru_cache(maxsize=64)
+def _core_stream(stream):
+    from numba.cuda.cudadrv.driver import _to_core_stream
+
+    return _to_core_stream(stream)
 
 
 def _thread_blocks(total):
@@ -173,7 +298,7 @@ def reduce_kernel(windows, reduction, element, with_indices, channels_last):
     store = element.store
     at_position = position(channels_last)
 
-    @cuda.jit
+    @_jit
     def kernel(x, out, idx, dims, samples, initial, options):
         for t in range(cuda.grid(1), out.size, cuda.gridsize(1)):
             n, c, od, oh, ow = at_position(t, out.shape)
@@ -206,7 +331,7 @@ def block_reduce_kernel(windows, reduction, element, with_indices, channels_last
     value_type = from_dtype(element.compute)
     index_slots = THREADS if selects else 1  # summing reductions merge no indices
 
-    @cuda.jit
+    @_jit
     def kernel(x, out, idx, dims, initial, options):
         values = cuda.shared.array(THREADS, value_type)
         indices = cuda.shared.array(index_slots, int64)
@@ -277,7 +402,7 @@ def gather_kernel(windows, reduction, element, channels_last):
     store = element.store
     at_position = position(channels_last)
 
-    @cuda.jit
+    @_jit
     def kernel(grad, idx, out, x, grad_in, dims, zero, options):
         for t in range(cuda.grid(1), grad_in.size, cuda.gridsize(1)):
             n, c, d, h, w = at_position(t, grad_in.shape)
@@ -299,7 +424,7 @@ def index_check_kernel(windows, unit_steps, channels_last):
     reported = _bodies.reporter(unit_steps)
     at_position = position(channels_last)
 
-    @cuda.jit
+    @_jit
     def kernel(idx, outside, dims, height, width):
         for t in range(cuda.grid(1), idx.size, cuda.gridsize(1)):
             n, c, od, oh, ow = at_position(t, idx.shape)
@@ -324,7 +449,7 @@ def scatter_kernel(accumulate, load, channels_last):
     scatter_plane = _bodies.plane_scatterer(accumulate, load, lanes)
     slots, split, _ = _split_functions(channels_last, lanes)
 
-    @cuda.jit
+    @_jit
     def kernel(values, idx, out, zero):
         channels = out.shape[1]
         lane, slot = split(cuda.threadIdx.x)
@@ -347,7 +472,7 @@ def gather_by_index_kernel(channels_last):
     _cuda()
     at_position = position(channels_last)
 
-    @cuda.jit
+    @_jit
     def kernel(grad, idx, grad_in):
         for t in range(cuda.grid(1), grad_in.size, cuda.gridsize(1)):
             n, c, d, h, w = at_position(t, grad_in.shape)
@@ -366,7 +491,7 @@ def copy_kernel(channels_last, store):
     _cuda()
     at_position = position(channels_last)
 
-    @cuda.jit
+    @_jit
     def kernel(src, dst):
         for t in range(cuda.grid(1), dst.size, cuda.gridsize(1)):
             n, c, d, h, w = at_position(t, dst.shape)
@@ -389,7 +514,7 @@ def range_kernel(dtype):
     value_type = from_dtype(np.dtype(dtype))
     at_position = position(False)
 
-    @cuda.jit
+    @_jit
     def kernel(lows, highs, partial_lo, partial_hi, lowest, highest):
         low = cuda.shared.array(THREADS, value_type)
         high = cuda.shared.array(THREADS, value_type)
@@ -484,8 +609,8 @@ class CudaBackend(Backend):
         kernel = range_kernel(array.dtype.name)
         stream = stream_of(array)
         lows = highs = array
-        # at most THREADS partials, so the second pass is one block
-        for blocks in (min(_thread_blocks(array.size), THREADS), 1):
+        # one partial per launched block (at most THREADS, so the second pass is one block)
+        for blocks in (min(_thread_blocks(array.size), THREADS, _max_blocks()), 1):
             partial = allocate((2, blocks), array.dtype, array)
             _launch(kernel, blocks, stream, lows, highs, partial[0], partial[1], lowest,
                     highest)
@@ -515,7 +640,7 @@ class CudaBackend(Backend):
         return host_copy(dst5, stream).reshape(array.shape)
 
     def from_host(self, array, like):
-        return to_device(array)
+        return to_device(array, like)
 
     def reduce_windows(self, x, out, idx, dims, windows, reduction, element, options,
                        samples, with_indices, channels_last):

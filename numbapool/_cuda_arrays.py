@@ -10,7 +10,8 @@ Streams: work on a CuPy array is queued on CuPy's current stream; work on any ot
 array on the stream its ``__cuda_array_interface__`` names (the producer's, so no
 host synchronisation is needed), else on the default stream.
 
-Needs the numba-cuda package (``pip install "numbapool[cuda]"``): numba's deprecated
+Needs the numba-cuda package (``pip install "numbapool[cuda13]"``, or ``[cuda12]`` for a
+CUDA 12 driver): numba's deprecated
 built-in CUDA target cannot compile numbapool's kernels (it fails on ``min()`` from
 Numba 0.68 on). Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) runs everything,
 slowly, for tests. Nothing here imports ``numba.cuda`` (or CuPy) until a device array
@@ -19,10 +20,12 @@ arrives.
 
 import functools
 import sys
+import threading
 
 import numpy as np
 
-INSTALL_HINT = 'pip install "numbapool[cuda]"'
+INSTALL_HINT = ('pip install "numbapool[cuda13]" (a CUDA 13 driver) or '
+                '"numbapool[cuda12]" (CUDA 12)')
 
 
 @functools.cache
@@ -30,6 +33,8 @@ def numba_cuda():
     """``numba.cuda``, checked to be usable; imported on first call."""
     try:
         from numba import cuda as module
+
+        _load_array_support()
     except ImportError as error:
         raise TypeError(
             f"numbapool got a CUDA array but numba.cuda cannot be imported ({error}); "
@@ -49,6 +54,23 @@ def numba_cuda():
             f"CUDA target; install it with: {INSTALL_HINT}"
         )
     return module
+
+
+def _load_array_support():
+    """Import numba-cuda's NumPy array support, which overloads ``numpy.row_stack`` at
+    import (numba-cuda 0.30 and before): NumPy 2.5 removed that function, and without it
+    no kernel compiles. A stand-in exists while the module loads, and is gone after."""
+    if hasattr(np, "row_stack") or simulated():
+        return
+
+    def row_stack(*args, **kwargs):
+        raise AttributeError("numpy.row_stack was removed in NumPy 2.5; use numpy.vstack")
+
+    np.row_stack = row_stack
+    try:
+        import numba.cuda.np.arrayobj  # noqa: F401
+    finally:
+        del np.row_stack
 
 
 @functools.cache
@@ -138,12 +160,48 @@ def host_copy(array, stream):
     return host
 
 
-def to_device(array):
-    """A Numba device copy of a NumPy array (queued on CuPy's current stream when CuPy
-    is in use, so that its kernels see the data)."""
-    cuda = numba_cuda()
-    stream = 0
-    if "cupy" in sys.modules and not simulated():
-        pointer = sys.modules["cupy"].cuda.get_current_stream().ptr
-        stream = _external_stream(pointer) if pointer else 0
-    return cuda.to_device(np.ascontiguousarray(array), stream=stream)
+def to_device(array, like):
+    """A device copy of a NumPy array, queued on ``like``'s stream (see ``stream_of``)
+    so that kernels on that stream see it, without waiting for that stream: the values go
+    through pinned host memory (a copy from pageable memory waits for the stream's queued
+    work). A CuPy ``like`` gives a CuPy array, anything else a Numba device array."""
+    host = np.ascontiguousarray(array)
+    stream = stream_of(like)
+    if simulated() or not stream or not host.size:
+        return numba_cuda().to_device(host, stream=stream)
+    device = allocate(host.shape, host.dtype, like)
+    _STAGING.copy(host, kernel_argument(device), stream)
+    return device
+
+
+class _Staging:
+    """Pinned host buffers for host-to-device copies on a stream, each reused once an
+    event recorded after its last copy has passed."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._buffers = []  # [pinned uint8 buffer, event after its last copy or None]
+
+    def copy(self, host, device, stream):
+        cuda = numba_cuda()
+        with self._lock:
+            for entry in self._buffers:
+                if entry[0].size >= host.nbytes and (entry[1] is None or entry[1].query()):
+                    break
+            else:
+                if len(self._buffers) >= 16:  # all busy: wait for the oldest
+                    entry = self._buffers.pop(0)
+                    entry[1].synchronize()
+                    if entry[0].size < host.nbytes:
+                        entry[0] = cuda.pinned_array(max(host.nbytes, 1 << 16), np.uint8)
+                else:
+                    entry = [cuda.pinned_array(max(host.nbytes, 1 << 16), np.uint8), None]
+                self._buffers.append(entry)
+            staged = entry[0][:host.nbytes].view(host.dtype).reshape(host.shape)
+            staged[...] = host
+            device.copy_to_device(staged, stream=stream)
+            entry[1] = cuda.event(timing=False)
+            entry[1].record(stream=stream)
+
+
+_STAGING = _Staging()

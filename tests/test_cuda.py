@@ -65,25 +65,43 @@ SHAPES = {1: (1, 2, 7), 2: (1, 2, 5, 6), 3: (1, 2, 3, 4, 5)}
 # --- moving arrays ----------------------------------------------------------------------
 
 
-def to_gpu(host):
-    """A device array with ``host``'s shape, strides (any sign) and values."""
-    host = np.asarray(host)
-    if host.size == 0:
-        return cuda.to_device(np.ascontiguousarray(host))
+def _staged(host):
+    """``(bytes, offset)``: a host buffer holding ``host``'s elements at ``host``'s strides
+    (any sign), its first element at byte ``offset``."""
     item = host.dtype.itemsize
     low = sum(min(0, (n - 1) * s) for n, s in zip(host.shape, host.strides))
     high = sum(max(0, (n - 1) * s) for n, s in zip(host.shape, host.strides)) + item
     buffer = np.zeros(high - low, np.uint8)
-    staged = np.ndarray(host.shape, host.dtype, buffer, -low, host.strides)
-    staged[...] = host
+    np.ndarray(host.shape, host.dtype, buffer, -low, host.strides)[...] = host
+    return buffer, -low
+
+
+def to_gpu(host):
+    """A Numba device array with ``host``'s shape, strides (any sign), dtype and values."""
+    host = np.asarray(host)
+    if host.size == 0:
+        return cuda.to_device(np.ascontiguousarray(host))
+    buffer, offset = _staged(host)
     device = cuda.to_device(buffer)
     if SIMULATED:
-        return type(device)(np.ndarray(host.shape, host.dtype, device._ary, -low,
+        return type(device)(np.ndarray(host.shape, host.dtype, device._ary, offset,
                                        host.strides))
-    pointer = device.__cuda_array_interface__["data"][0] - low
-    return cuda.from_cuda_array_interface(
-        {"shape": host.shape, "strides": host.strides, "typestr": host.dtype.str,
-         "data": (pointer, False), "version": 3}, owner=device)
+    from numba.cuda.cudadrv.devicearray import DeviceNDArray
+
+    # built from the memory, not the array interface, whose typestr ('<V2') would lose
+    # bfloat16
+    return DeviceNDArray(host.shape, host.strides, host.dtype,
+                         gpu_data=device.gpu_data.view(offset))
+
+
+def to_cupy(host):
+    """A CuPy array with ``host``'s shape, strides (any sign) and values."""
+    host = np.asarray(host)
+    if host.size == 0:
+        return cupy.asarray(np.ascontiguousarray(host))
+    buffer, offset = _staged(host)
+    device = cupy.asarray(buffer)
+    return cupy.ndarray(host.shape, host.dtype, device.data + offset, host.strides)
 
 
 def is_device(array):
@@ -101,7 +119,8 @@ def assert_same(gpu, cpu, exact):
     """A device result equal to the CPU's: type, shape, dtype, memory order, values."""
     assert is_device(gpu), type(gpu)
     assert tuple(gpu.shape) == cpu.shape and gpu.dtype == cpu.dtype
-    assert memory_order(gpu) == memory_order(cpu), (gpu.strides, cpu.strides)
+    if cpu.size:
+        assert memory_order(gpu) == memory_order(cpu), (gpu.strides, cpu.strides)
     host = _cuda.CUDA.to_host(gpu)
     if cpu.dtype == bfloat16:  # compared as float32 (exactly), where NumPy sees its NaNs
         host, cpu = host.astype(np.float32), cpu.astype(np.float32)
@@ -116,9 +135,10 @@ def assert_same(gpu, cpu, exact):
                                    rtol=rtol, atol=rtol, equal_nan=True)
 
 
-def parity(name, arrays, *args, exact, every_layout=True, **kwargs):
+def parity(name, arrays, *args, exact, every_layout=True, make=None, **kwargs):
     """``npl.<name>(*arrays, *args)`` on the GPU equals it on the CPU, in every layout
-    (``every_layout="memory"``: channels-first and channels-last memory only)."""
+    (``every_layout="memory"``: channels-first and channels-last memory only); ``make``
+    moves a host array to the device (default ``to_gpu``)."""
     fn = getattr(npl, name)
     cases = list(layouts(*arrays))
     if every_layout == "memory":
@@ -127,7 +147,7 @@ def parity(name, arrays, *args, exact, every_layout=True, **kwargs):
         cases = cases[:1]
     for label, host_arrays, extra, _ in cases:
         expected = fn(*host_arrays, *args, **kwargs, **extra)
-        got = fn(*map(to_gpu, host_arrays), *args, **kwargs, **extra)
+        got = fn(*map(make or to_gpu, host_arrays), *args, **kwargs, **extra)
         expected = expected if isinstance(expected, tuple) else (expected,)
         got = got if isinstance(got, tuple) else (got,)
         assert len(got) == len(expected), label
@@ -246,7 +266,7 @@ def test_fractional_max_pool(nd, dtype):
     host = np.zeros(samples.shape[:-1] + (2 * nd,))
     host[..., ::2] = samples
     got = getattr(npl, f"fractional_max_pool{nd}d")(
-        to_gpu(x), 2, output_ratio=0.6, random_samples=to_gpu(host)[..., ::2])
+        to_gpu(x), 2, output_ratio=0.6, random_samples=to_gpu(host)[:, :, ::2])
     expected = getattr(npl, f"fractional_max_pool{nd}d")(
         x, 2, output_ratio=0.6, random_samples=samples)
     assert_same(got, expected, exact=True)
@@ -485,7 +505,8 @@ def test_device_array_without_a_gpu_says_what_to_install():
         "    print(type(error).__name__, error)\n",
         {"CUDA_VISIBLE_DEVICES": ""}, drop=("NUMBA_ENABLE_CUDASIM",))
     assert result.returncode == 0, result.stderr
-    assert 'pip install "numbapool[cuda]"' in result.stdout, result.stdout
+    assert all(f'"numbapool[{extra}]"' in result.stdout for extra in ("cuda12", "cuda13")), \
+        result.stdout
 
 
 @pytest.mark.skipif(not SIMULATED, reason="a real GPU runs the kernels themselves")
@@ -526,23 +547,85 @@ def test_cupy_in_cupy_out():
                                    rtol=1e-5)
 
 
+def _slow_product(cupy, products=40):
+    """A (4096, 4096) float32 product, every element 4096, queued on the current stream
+    behind ``products`` more of them, to keep the GPU busy for a while."""
+    a = cupy.full((4096, 4096), 1.0, cupy.float32)
+    for _ in range(products):
+        b = a @ a  # noqa: F841  the GPU's queue grows; the host goes on
+    return a @ a
+
+
+def _stream_work(x, samples):
+    """Forward and backward of each family on ``x`` (16, 64, 128, 128) float32."""
+    y = npl.adaptive_avg_pool2d(x, 7)
+    pooled, idx = npl.max_pool2d(x, 2, return_indices=True)
+    ones = x[:, :, ::2, ::2] * 0 + 1
+    frac, frac_idx = npl.fractional_max_pool2d(x, 2, output_size=50, return_indices=True,
+                                               random_samples=samples)
+    return {
+        "adaptive_avg": y,
+        "adaptive_avg_backward": npl.adaptive_avg_pool2d_backward(y * 0 + 1, x),
+        "max": pooled,
+        "max_backward": npl.max_pool2d_backward(ones, x, idx, 2),
+        "unpool": npl.max_unpool2d(ones, idx, 2),
+        "lp": npl.lp_pool2d(x, 2.0, 2),
+        "avg_backward": npl.avg_pool2d_backward(ones, x, 2),
+        "fractional": frac,
+        "fractional_backward": npl.fractional_max_pool2d_backward(frac * 0 + 1, x,
+                                                                  frac_idx, 2, 50),
+    }
+
+
 @needs_cupy
 def test_cupy_current_stream_is_used():
-    """Work queued on a non-blocking stream must be seen: a kernel on any other stream
-    could run before the slow producer finishes."""
+    """Work queued on a non-blocking stream must be seen: a kernel (or the copy of host
+    fractional samples) on any other stream could run before the slow producer ends."""
     stream = cupy.cuda.Stream(non_blocking=True)
+    samples = np.full((16, 64, 2), 0.5)
     with stream:
-        a = cupy.full((4096, 4096), 1.0, cupy.float32)
-        product = a @ a  # slow, every element 4096
-        x = product[:64].reshape(16, 64, 128, 128)
-        y = npl.adaptive_avg_pool2d(x, 7)
-        grad = npl.adaptive_avg_pool2d_backward(cupy.ones_like(y), x)
-        _, idx = npl.max_pool2d(x, 2, return_indices=True)
-        unpooled = npl.max_unpool2d(cupy.ones((16, 64, 64, 64), cupy.float32), idx, 2)
+        x = _slow_product(cupy).reshape(16, 64, 128, 128)
+        results = _stream_work(x, samples)
     stream.synchronize()
-    assert bool((y == 4096).all())
-    assert bool((grad > 0).all())
-    assert float(unpooled.sum()) == 16 * 64 * 64 * 64
+    got = {k: cupy.asnumpy(v) for k, v in results.items()}
+    assert (got["adaptive_avg"] == 4096).all() and (got["max"] == 4096).all()
+    assert (got["fractional"] == 4096).all() and (got["lp"] == 4096 * 2).all()
+    # each output hands its 1 to its window's inputs
+    assert np.isclose(got["adaptive_avg_backward"].sum(dtype=np.float64), 16 * 64 * 49)
+    for key in ("max_backward", "unpool", "fractional_backward"):  # the first of ties
+        assert got[key].sum() == got[key].size / 4 if key != "fractional_backward" else \
+            got[key].sum() == 16 * 64 * 50 * 50, key
+    assert got["avg_backward"].sum() == got["avg_backward"].size / 4
+
+
+@needs_cupy
+def test_forward_and_backward_never_wait_for_the_device():
+    """With the kernels compiled, calls only queue work: right after them the stream
+    still runs the slow producer (so nothing synchronised the device or the stream),
+    except where indices are read (max-type backward, unpooling), whose check waits."""
+    stream = cupy.cuda.Stream(non_blocking=True)
+    samples = np.full((16, 64, 2), 0.5)
+    with stream:
+        _stream_work(cupy.ones((16, 64, 128, 128), cupy.float32), samples)  # compile
+        stream.synchronize()
+        # a second or so of matrix work: longer than the calls below take on the host
+        x = _slow_product(cupy, 400).reshape(16, 64, 128, 128)
+        assert not stream.done
+        y = npl.adaptive_avg_pool2d(x, 7)
+        pooled, idx = npl.max_pool2d(x, 2, return_indices=True)
+        for label, call in (
+                ("adaptive_avg_pool2d_backward", lambda: npl.adaptive_avg_pool2d_backward(y, x)),
+                ("avg_pool2d_backward", lambda: npl.avg_pool2d_backward(pooled, x, 2)),
+                ("lp_pool2d", lambda: npl.lp_pool2d(x, 2.0, 2)),
+                # as compiled above (a kernel compiled here would give the GPU time)
+                ("fractional_max_pool2d", lambda: npl.fractional_max_pool2d(
+                    x, 2, output_size=50, return_indices=True, random_samples=samples)),
+                ("fractional_max_pool2d rng", lambda: npl.fractional_max_pool2d(
+                    x, 2, output_size=50, return_indices=True,
+                    rng=np.random.default_rng(0)))):
+            call()
+            assert not stream.done, f"{label} waited for the stream"
+    stream.synchronize()
 
 
 @needs_real_gpu
@@ -557,6 +640,230 @@ def test_torch_cuda_tensors_give_numba_arrays():
     assert torch.equal(torch.as_tensor(y, device="cuda"), expected)
 
 
+# --- real GPU: the whole op table, PyTorch CUDA, determinism, streams --------------------
+
+
+def table_cases():
+    from numbapool import _ops
+
+    return [(op, nd) for op in _ops.OPS for nd in op.dims]
+
+
+def table_id(case):
+    op, nd = case
+    return op.function_name(nd)
+
+
+def table_element_types(op):
+    from oracles import FLOATS, INTS
+
+    return FLOATS + tuple(t for t in INTS if np.dtype(t) in op.integers)
+
+
+def table_call(case, dtype, seed=None):
+    """``(name, arrays, kwargs, row)`` of the op-table row's sample call (``ops_table``)."""
+    from ops_table import ROWS
+
+    op, nd = case
+    row = ROWS[op.name]
+    arrays, kwargs = row.inputs(np.random.default_rng(nd if seed is None else seed), nd,
+                                dtype)
+    return op.function_name(nd), arrays, kwargs, row
+
+
+def backward_call(name, arrays, kwargs, row):
+    """``(arrays, kwargs)`` of the gradient of ``npl.<name>(*arrays, **kwargs)``."""
+    expected = getattr(npl, name)(*arrays, **kwargs)
+    out = expected[0] if row.returns_indices else expected
+    rest = (expected[1],) if row.returns_indices else tuple(arrays[1:])
+    kwargs = {k: v for k, v in kwargs.items() if k not in row.backward_drops}
+    return [grad_for(out), arrays[0], *rest], kwargs
+
+
+@needs_real_gpu
+@pytest.mark.parametrize("arrays_of", ["numba", "cupy"])
+@pytest.mark.parametrize("case", table_cases(), ids=table_id)
+def test_every_op_matches_the_cpu_on_hardware(case, arrays_of):
+    """Every family and rank of the op table, every element type, every layout (views
+    with offsets and negative strides included), forward and backward, from Numba device
+    arrays and from CuPy arrays: the CPU backend's results (bitwise for max-type values,
+    indices and gradients, float rounding for sums)."""
+    if arrays_of == "cupy" and cupy is None:
+        pytest.skip("CuPy is not installed")
+    make = to_gpu if arrays_of == "numba" else to_cupy
+    for dtype in table_element_types(case[0]):
+        if arrays_of == "cupy" and dtype is bfloat16:
+            continue  # CuPy has no bfloat16 arrays; the Numba run covers it
+        name, arrays, kwargs, row = table_call(case, dtype)
+        parity(name, arrays, exact=row.exact, make=make, **kwargs)
+        if np.dtype(dtype).kind not in "iu":  # integers have no gradient
+            grad_arrays, grad_kwargs = backward_call(name, arrays, kwargs, row)
+            parity(name + "_backward", grad_arrays, exact=row.exact, make=make,
+                   **grad_kwargs)
+
+
+def torch_cuda():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch has no CUDA")
+    return torch
+
+
+def torch_forward(torch, name, tensors, kwargs):
+    """``torch.nn.functional.<name>`` with numbapool's keyword names."""
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}  # avg_pool1d has no
+    # divisor_override
+    if "random_samples" in kwargs:
+        kwargs["_random_samples"] = kwargs.pop("random_samples")
+    return getattr(torch.nn.functional, name)(*tensors, **kwargs)
+
+
+def to_torch_cuda(torch, host, channels_last):
+    """A CUDA tensor of ``host``'s values, in channels-last memory if asked."""
+    tensor = torch.from_numpy(np.ascontiguousarray(host)).cuda()
+    if channels_last and tensor.ndim > 2:
+        order = (0, *range(2, tensor.ndim), 1)
+        tensor = tensor.permute(order).contiguous().permute(tuple(np.argsort(order)))
+    return tensor
+
+
+@needs_real_gpu
+@pytest.mark.parametrize("channels_last", [False, True], ids=["contiguous", "channels_last"])
+@pytest.mark.parametrize("case", table_cases(), ids=table_id)
+def test_every_op_matches_pytorch_cuda(case, channels_last):
+    """PyTorch CUDA tensors straight into numbapool (``__cuda_array_interface__``), in
+    contiguous and channels-last memory, float16/32/64: the values, indices and
+    gradients of PyTorch CUDA (bitwise for max-type, float rounding for sums)."""
+    torch = torch_cuda()
+    from oracles import tolerance
+
+    name = table_id(case)
+    if not hasattr(torch.nn.functional, name):
+        pytest.skip(f"PyTorch has no {name}")
+    for dtype in (np.float32, np.float16, np.float64):
+        _, arrays, kwargs, row = table_call(case, dtype)
+        if case[0].name == "lp_pool":
+            # PyTorch's p-norm of negative values is NaN, and it rescales the windows
+            # ceil_mode cuts (README: differences)
+            arrays = (np.abs(arrays[0]),)
+            kwargs["ceil_mode"] = False
+        tensors = [to_torch_cuda(torch, a, channels_last) for a in arrays]
+        if "random_samples" in kwargs:  # PyTorch takes samples of the input's type
+            kwargs["random_samples"] = torch.from_numpy(
+                kwargs["random_samples"].astype(dtype)).cuda()
+        leaf = tensors[0].detach().requires_grad_()
+        want = torch_forward(torch, name, [leaf, *tensors[1:]], kwargs)
+        got = getattr(npl, name)(*tensors, **kwargs)
+        want = want if isinstance(want, tuple) else (want,)
+        got = got if isinstance(got, tuple) else (got,)
+        for g, w in zip(got, want):
+            g = torch.as_tensor(g, device="cuda")
+            assert g.shape == w.shape and g.dtype == w.dtype, (name, dtype)
+            if row.exact or not w.is_floating_point():
+                assert torch.equal(g.nan_to_num(7.0), w.detach().nan_to_num(7.0)), (name, dtype)
+            else:
+                torch.testing.assert_close(g, w.detach(), rtol=tolerance(dtype),
+                                           atol=tolerance(dtype), equal_nan=True)
+        grad = torch.randn(want[0].shape, device="cuda", dtype=want[0].dtype,
+                           generator=torch.Generator("cuda").manual_seed(1))
+        want[0].backward(grad)
+        backward_kwargs = {k: v for k, v in kwargs.items() if k not in row.backward_drops}
+        rest = (torch.as_tensor(got[1], device="cuda"),) if row.returns_indices else \
+            tensors[1:]
+        got_grad = torch.as_tensor(
+            getattr(npl, name + "_backward")(grad, tensors[0], *rest, **backward_kwargs),
+            device="cuda")
+        want_grad = leaf.grad
+        if channels_last and name in ("avg_pool1d", "avg_pool2d") and kwargs["padding"]:
+            # PyTorch's channels-last CUDA kernel forgets the padding in its backward
+            # (pytorch/pytorch#188344): PyTorch's CPU gradient is the oracle there
+            cpu_leaf = tensors[0].detach().cpu().requires_grad_()
+            torch_forward(torch, name, [cpu_leaf], kwargs).backward(grad.cpu())
+            want_grad = cpu_leaf.grad.cuda()
+        torch.testing.assert_close(got_grad, want_grad, rtol=tolerance(dtype),
+                                   atol=tolerance(dtype), equal_nan=True)
+
+
+@needs_real_gpu
+@pytest.mark.parametrize("case", table_cases(), ids=table_id)
+def test_backward_is_bitwise_repeatable_across_launch_shapes(case, monkeypatch):
+    """Every gradient is the same bits on every run and for every grid size (no atomics,
+    fixed orders), on an input large enough for many blocks."""
+    name, arrays, kwargs, row = table_call(case, np.float32)
+    big = [np.tile(a, (8, 16) + (1,) * (a.ndim - 2)) for a in arrays]
+    if "random_samples" in kwargs:
+        kwargs["random_samples"] = np.tile(kwargs["random_samples"], (8, 16, 1))
+    grad_arrays, grad_kwargs = backward_call(name, big, kwargs, row)
+    device_arrays = [to_gpu(a) for a in grad_arrays]
+    backward = getattr(npl, name + "_backward")
+    results = set()
+    for blocks in (None, 1, 3, 1000):
+        if blocks:
+            monkeypatch.setattr(_cuda, "_max_blocks", lambda blocks=blocks: blocks)
+        for _ in range(3):
+            results.add(_cuda.CUDA.to_host(backward(*device_arrays, **grad_kwargs)).tobytes())
+    assert len(results) == 1
+
+
+PYTORCH_NONDETERMINISTIC = {  # PyTorch CUDA backwards that may refuse deterministic mode
+    "adaptive_avg_pool2d": 7, "adaptive_avg_pool3d": 3, "adaptive_max_pool2d": 7,
+    "adaptive_max_pool3d": 3, "max_pool3d": 3, "avg_pool3d": 3,
+    "fractional_max_pool2d": None, "fractional_max_pool3d": None}
+
+
+@needs_real_gpu
+def test_deterministic_where_pytorch_cuda_refuses():
+    """Where ``torch.use_deterministic_algorithms(True)`` makes PyTorch's CUDA backward
+    raise, numbapool's gradient of the same tensors is bitwise repeatable and equals
+    PyTorch's (nondeterministic) one within float rounding."""
+    torch = torch_cuda()
+    generator = torch.Generator("cuda").manual_seed(0)
+    refused = []
+    for name, size in PYTORCH_NONDETERMINISTIC.items():
+        nd = int(name[-2])
+        x = torch.randn((8, 32) + (24,) * nd, device="cuda", generator=generator)
+        if name.startswith("fractional"):
+            kwargs = dict(kernel_size=2, output_size=(11,) * nd, return_indices=True,
+                          random_samples=torch.rand((8, 32, nd), device="cuda",
+                                                    generator=generator))
+        elif name.startswith("adaptive"):
+            kwargs = dict(output_size=size)
+            if "max" in name:
+                kwargs["return_indices"] = True
+        else:
+            kwargs = dict(kernel_size=size, stride=2, padding=1)
+            if name.startswith("max"):
+                kwargs["return_indices"] = True
+        leaf = x.detach().requires_grad_()
+        out = torch_forward(torch, name, [leaf], kwargs)
+        out = out[0] if isinstance(out, tuple) else out
+        grad = torch.randn(out.shape, device="cuda", generator=generator)
+        torch.use_deterministic_algorithms(True)
+        try:
+            try:
+                probe = torch_forward(torch, name, [x.detach().requires_grad_()], kwargs)
+                (probe[0] if isinstance(probe, tuple) else probe).backward(grad)
+            except RuntimeError as error:
+                assert "deterministic" in str(error)
+                refused.append(name)
+        finally:
+            torch.use_deterministic_algorithms(False)
+        out.backward(grad)
+        ours = getattr(npl, name)(x, **kwargs)
+        rest = (ours[1],) if isinstance(ours, tuple) else ()
+        backward_kwargs = {k: v for k, v in kwargs.items()
+                           if k not in ("return_indices", "random_samples")}
+        if name.startswith("adaptive"):
+            backward_kwargs.pop("output_size")
+        grads = [torch.as_tensor(getattr(npl, name + "_backward")(grad, x, *rest,
+                                                                  **backward_kwargs),
+                                 device="cuda") for _ in range(5)]
+        assert all(torch.equal(g, grads[0]) for g in grads), name
+        torch.testing.assert_close(grads[0], leaf.grad, rtol=1e-5, atol=1e-5)
+    print("PyTorch CUDA refuses deterministic backward for:", ", ".join(refused))
+    assert refused, "PyTorch refused none: update the README's determinism note"
+
+
 # --- run as a script: compile every kernel variant to PTX ---------------------------------
 
 
@@ -569,8 +876,9 @@ def _compile_every_kernel():
     from numba import cuda as real_cuda
     from numba import from_dtype, types
 
-    from numbapool import _cuda, _elements, _reductions, _windows
+    from numbapool import _cuda, _cuda_arrays, _elements, _reductions, _windows
 
+    _cuda_arrays._load_array_support()
     if getattr(real_cuda, "implementation", "") == "Built-in":
         print("numba's built-in CUDA target cannot compile min(); the GPU backend needs "
               "numba-cuda")
