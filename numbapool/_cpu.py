@@ -86,7 +86,14 @@ def _table_builder(windows):
     return build
 
 
-@functools.lru_cache(maxsize=512)
+TABLE_LENGTH = 4096
+"""The longest dim whose windows are tabulated (6 int64 per entry, for each of 3 dims):
+longer dims, and tables that would outweigh 1/32 of the data, run the window formula in
+the kernels instead, so that bookkeeping stays small next to the data, and the memo of
+tables (64 of them) below 40 MB whatever shapes come."""
+
+
+@functools.lru_cache(maxsize=64)
 def _tables(windows, dims):
     """Read-only window tables of the three dims (memoised: shapes repeat)."""
     length = max(max(dim.size, dim.out) for dim in dims)
@@ -98,10 +105,13 @@ def _tables(windows, dims):
     return Dims(*tables)
 
 
-def _windows_for(windows, dims):
-    """The windows kernels run from: tables for fixed and adaptive windows, the formula
-    for windows that differ per plane."""
+def _windows_for(windows, dims, data_bytes):
+    """The windows kernels run from: tables for fixed and adaptive windows where they are
+    small (see ``TABLE_LENGTH``), else the formula, as for windows that differ per plane."""
     if windows.per_plane:
+        return windows, dims
+    length = max(max(dim.size, dim.out) for dim in dims)
+    if length > TABLE_LENGTH or 3 * 6 * 8 * length > max(1 << 16, data_bytes // 32):
         return windows, dims
     return TABLE, _tables(windows, dims)
 
@@ -670,7 +680,7 @@ class CpuBackend(Backend):
                 kernel = global_sum_kernel(reduction, element.load, element.carries, parallel)
                 kernel(rows, out.reshape(-1), initial, run_zero, options)
                 return
-        windows, dims = _windows_for(windows, dims)
+        windows, dims = _windows_for(windows, dims, x.nbytes)
         if channels_last and windows.per_plane:
             # windows that differ per plane cannot share a C-long line: the shared body,
             # C innermost (1.6x the channels-first twin on channels-last memory)
@@ -704,7 +714,7 @@ class CpuBackend(Backend):
             self.scatter_planes(*self.planes_as_rows(grad, idx, grad_in), element, True,
                                 channels_last)
             return
-        windows, dims = _windows_for(windows, dims)
+        windows, dims = _windows_for(windows, dims, grad_in.nbytes)
         terms = grad
         if not reduction.selects:
             terms = self.empty(grad.shape, element.compute, channels_last)
@@ -719,7 +729,7 @@ class CpuBackend(Backend):
 
     def indices_outside_windows(self, idx, dims, windows, in_spatial):
         unit_steps = all(dim.dilation == 1 for dim in dims) or windows is _windows.ADAPTIVE
-        windows, dims = _windows_for(windows, dims)
+        windows, dims = _windows_for(windows, dims, idx.nbytes)
         kernel = index_check_kernel(windows, unit_steps, _parallel(idx))
         return kernel(idx, *dims, *in_spatial[1:]) > 0
 

@@ -67,8 +67,15 @@ class Prepared:
         return self.backend.restore(y5, self.nd, self.batched, self.data_format)
 
     def empty(self, shape5, dtype):
-        """An uninitialised result in the input's memory order, on its device."""
-        return self.backend.empty(tuple(shape5), dtype, self.channels_last, self.x5)
+        """An uninitialised result in the input's memory order, on its device; a
+        ValueError naming the shape where it could not exist."""
+        shape5 = tuple(int(n) for n in shape5)
+        if math.prod(shape5) * np.dtype(dtype).itemsize >= 2 ** 63:
+            spatial = shape5[5 - self.nd:]
+            raise ValueError(f"{self.op}: the result would have spatial size {spatial} "
+                             f"for {shape5[0]} x {shape5[1]} planes, more bytes than an "
+                             "array can hold")
+        return self.backend.empty(shape5, dtype, self.channels_last, self.x5)
 
     def canonical(self, array, name, spatial=None):
         """Another array (indices, gradients) of the caller's convention as a 5-d view.

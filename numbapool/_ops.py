@@ -537,6 +537,24 @@ def _build(name, source, namespace):
     return function
 
 
+_FORWARD_MEMORY_DOC = """    Memory
+    ------
+    Besides the result (and int64 indices, if returned): on the CPU, 16-bit floats are
+    computed into a float32 array of the result's shape, then converted, and sums of
+    more than 64 float32 values are carried in float64 rows of scratch; windows are
+    tabulated only for dims up to 4096 long (under 600 KB). The GPU stores the result's
+    type directly.
+"""
+
+_BACKWARD_MEMORY_DOC = """    Memory
+    ------
+    Besides grad_input: on the CPU, 16-bit float gradients are added into a float32 array
+    of the input's shape, then converted; average and LP gradients first scale
+    grad_output into an array of its shape (LP also recomputes the forward's output). The
+    GPU's check of indices takes one byte per index.
+"""
+
+
 def _forward_function(op, nd):
     name = op.function_name(nd)
     params = op.forward_params()
@@ -554,7 +572,8 @@ def _forward_function(op, nd):
         "        array-like) runs on the CPU, an array with ``__cuda_array_interface__``\n"
         "        (CuPy, Numba) on the GPU.\n"
         f"{_param_docs(op, params, nd)}{_DATA_FORMAT_DOC}\n\n"
-        f"    Returns\n    -------\n{_wrapped(op.returns, nd, ' ' * 4)}\n")
+        f"    Returns\n    -------\n{_wrapped(op.returns, nd, ' ' * 4)}\n\n"
+        f"{_FORWARD_MEMORY_DOC}")
     return function
 
 
@@ -576,7 +595,8 @@ def _backward_function(op, nd):
         f"    grad_output : array\n"
         f"        Gradient with respect to the forward's output (its shape, input's dtype).\n"
         f"    input : array\n        The forward's input.\n"
-        f"{_param_docs(op, params, nd)}{_DATA_FORMAT_DOC}\n")
+        f"{_param_docs(op, params, nd)}{_DATA_FORMAT_DOC}\n\n"
+        f"{_BACKWARD_MEMORY_DOC}")
     return function
 
 
