@@ -567,7 +567,7 @@ def _slow_product(cupy, products=40):
     behind ``products`` more of them, to keep the GPU busy for a while."""
     a = cupy.full((4096, 4096), 1.0, cupy.float32)
     for _ in range(products):
-        b = a @ a  # noqa: F841  the GPU's queue grows; the host goes on
+        a @ a  # the GPU's queue grows; the host goes on
     return a @ a
 
 
