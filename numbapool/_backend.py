@@ -8,13 +8,56 @@ type's ``storage`` dtype, and choose among the backend's kernels for that algori
 """
 
 import abc
+import functools
 import hashlib
 import math
+import warnings
 from pathlib import Path
 
 from numbapool import _bodies, _elements, _reductions, _windows
 from numbapool._elements import EXACT_TAPS
 from numbapool._windows import ADAPTIVE
+
+def jit_cached(jit, function, **options):
+    """``jit(cache=True, **options)(function)`` that works wherever numbapool runs: where
+    no cache directory is writable (read-only installs and homes) the kernel is compiled
+    in memory, with one warning naming ``NUMBA_CACHE_DIR``; a cache entry that fails to
+    load (a truncated or corrupt file) is replaced by a fresh compile instead of failing
+    every later call."""
+    try:
+        dispatcher = jit(cache=True, **options)(function)
+    except RuntimeError as error:
+        if "cannot cache" not in str(error):
+            raise
+        _warn_uncached()
+        return jit(**options)(function)
+    cache = getattr(dispatcher, "_cache", None)
+    if cache is not None and hasattr(cache, "load_overload") and hasattr(cache, "flush"):
+        cache.load_overload = _replacing_damaged(cache, cache.load_overload)
+    return dispatcher
+
+
+@functools.cache
+def _warn_uncached():
+    warnings.warn("numbapool compiles its kernels in memory in every process, as Numba "
+                  "finds no writable cache directory (beside numbapool or in the home); set "
+                  "NUMBA_CACHE_DIR to a writable directory to keep them between processes",
+                  RuntimeWarning, stacklevel=4)
+
+
+def _replacing_damaged(cache, load):
+    def load_overload(signature, target_context):
+        try:
+            return load(signature, target_context)
+        except Exception as error:  # noqa: BLE001  any unreadable entry: compile afresh
+            warnings.warn(f"numbapool replaced a damaged kernel cache entry in "
+                          f"{cache.cache_path} ({type(error).__name__}: {error})",
+                          RuntimeWarning, stacklevel=2)
+            cache.flush()  # a fresh, empty index, so the new compile can be saved
+            return None
+
+    return load_overload
+
 
 # Numba's on-disk cache keys a kernel on its own source file, but the code it inlines from
 # other modules only by name: both backends name every kernel after those modules' digest

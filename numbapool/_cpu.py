@@ -34,7 +34,7 @@ import numpy as np
 from numba import get_num_threads, njit, prange
 
 from numbapool import _bodies, _elements, _layout, _windows
-from numbapool._backend import INLINED_DIGEST, Backend, window_extent
+from numbapool._backend import INLINED_DIGEST, Backend, jit_cached, window_extent
 from numbapool._bodies import flat_index, split_row
 from numbapool._reductions import takes_over
 from numbapool._windows import TABLE, Dims
@@ -49,8 +49,8 @@ def compiled(parallel=False, fastmath=False):
     def compile_(function):
         function.__qualname__ += (f"_{INLINED_DIGEST}_{'parallel' if parallel else 'serial'}"
                                   + ("_fastmath" if fastmath else ""))
-        return njit(cache=True, parallel=parallel,
-                    fastmath={"reassoc"} if fastmath else False)(function)
+        return jit_cached(njit, function, parallel=parallel,
+                          fastmath={"reassoc"} if fastmath else False)
 
     return compile_
 

@@ -26,7 +26,7 @@ import numpy as np
 from numba.extending import register_jitable
 
 from numbapool import _bodies, _layout
-from numbapool._backend import INLINED_DIGEST, Backend
+from numbapool._backend import INLINED_DIGEST, Backend, jit_cached
 from numbapool._bodies import flat_index, position
 from numbapool._cuda_arrays import (
     allocate,
@@ -71,10 +71,11 @@ def _cuda():
 
 
 def _jit(kernel):
-    """``cuda.jit(cache=True)``, the kernel named after the code it inlines (see
-    ``_backend.INLINED_DIGEST``): a fresh process loads compiled kernels from disk."""
+    """``cuda.jit(cache=True)`` (``_backend.jit_cached``), the kernel named after the
+    code it inlines (see ``_backend.INLINED_DIGEST``): a fresh process loads compiled
+    kernels from disk."""
     kernel.__qualname__ += f"_{INLINED_DIGEST}"
-    return cuda.jit(cache=True)(kernel)
+    return jit_cached(cuda.jit, kernel)
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,0 +1,89 @@
+"""The on-disk kernel cache where users run numbapool: read-only installs and homes, and
+cache files left damaged (a full disk, a killed process). Each case runs in fresh
+interpreters, as a user's next session would."""
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numbapool
+
+PACKAGE = Path(numbapool.__file__).parent
+
+CALLS = """
+    import warnings
+    import numpy as np
+    import numbapool as npl
+    x = np.arange(2 * 3 * 6 * 5, dtype=np.float32).reshape(2, 3, 6, 5)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        y = npl.max_pool2d(x, 2)
+        z = npl.avg_pool2d(x, 3, 1, 1)
+    assert (y == x[:, :, 1:6:2, 1:5:2]).all()
+    assert np.isclose(z[0, 0, 2, 2], x[0, 0, 1:4, 1:4].mean())
+    for warning in caught:
+        print("WARNING", warning.category.__name__, warning.message)
+    print("ok")
+"""
+
+
+def run(code, env):
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
+                            capture_output=True, text=True, cwd="/")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def clean_env(**changes):
+    """The environment without cache settings, importing the numbapool under test."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("NUMBA_CACHE") and k != "XDG_CACHE_HOME"}
+    env["PYTHONPATH"] = str(PACKAGE.parent)
+    env.update(changes)
+    return env
+
+
+def test_no_writable_cache_directory_compiles_in_memory_with_one_warning(tmp_path):
+    """A read-only install and home (here: a file where each cache directory would be):
+    the calls work, and one warning names NUMBA_CACHE_DIR."""
+    site = tmp_path / "site"
+    shutil.copytree(PACKAGE, site / "numbapool",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in [site / "numbapool", *(p for p in (site / "numbapool").rglob("*")
+                                         if p.is_dir())]:
+        (folder / "__pycache__").write_text("not a directory")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".cache").write_text("not a directory")
+    out = run(CALLS, clean_env(PYTHONPATH=str(site), HOME=str(home),
+                               PYTHONDONTWRITEBYTECODE="1"))
+    warnings = [line for line in out.splitlines() if line.startswith("WARNING")]
+    assert out.splitlines()[-1] == "ok"
+    assert len(warnings) == 1 and "NUMBA_CACHE_DIR" in warnings[0], out
+
+
+def test_damaged_cache_files_are_replaced(tmp_path):
+    """Truncated index and data files: the next process recompiles (saying so) and
+    repairs the cache; the one after loads it silently."""
+    env = clean_env(NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    assert run(CALLS, env).splitlines() == ["ok"]
+    files = [p for p in (tmp_path / "cache").rglob("*") if p.suffix in (".nbi", ".nbc")]
+    assert any(p.suffix == ".nbi" for p in files) and any(p.suffix == ".nbc" for p in files)
+    for path in files:
+        path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    out = run(CALLS, env)
+    assert out.splitlines()[-1] == "ok"
+    assert "damaged kernel cache entry" in out
+    assert run(CALLS, env).splitlines() == ["ok"]
+
+
+def test_an_index_pointing_at_damaged_data_is_replaced(tmp_path):
+    env = clean_env(NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    run(CALLS, env)
+    for path in (tmp_path / "cache").rglob("*.nbc"):
+        path.write_bytes(b"\x80\x04garbage")
+    assert run(CALLS, env).splitlines()[-1] == "ok"
+    assert run(CALLS, env).splitlines() == ["ok"]
