@@ -29,9 +29,11 @@ parameters, so importing numbapool compiles nothing.
 """
 
 import functools
+import os
+import threading
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import get_num_threads, njit, prange, threading_layer
 
 from numbapool import _bodies, _elements, _layout, _windows
 from numbapool._backend import INLINED_DIGEST, Backend, jit_cached, window_extent
@@ -41,18 +43,56 @@ from numbapool._windows import TABLE, Dims
 
 INLINE = "always"  # reduction parts in the kernels' IR, where their fastmath flags apply
 
+
 def compiled(parallel=False, fastmath=False):
     """``njit(cache=True)`` with the cache keyed on the inlined code and on the options:
     Numba's own key ignores them, and a serial build must never be loaded as the parallel
-    one (or the reverse)."""
+    one (or the reverse). Parallel builds are launched through ``_ThreadSafe``."""
 
     def compile_(function):
         function.__qualname__ += (f"_{INLINED_DIGEST}_{'parallel' if parallel else 'serial'}"
                                   + ("_fastmath" if fastmath else ""))
-        return jit_cached(njit, function, parallel=parallel,
-                          fastmath={"reassoc"} if fastmath else False)
+        kernel = jit_cached(njit, function, parallel=parallel,
+                            fastmath={"reassoc"} if fastmath else False)
+        return _ThreadSafe(kernel) if parallel else kernel
 
     return compile_
+
+
+class _ThreadSafe:
+    """A parallel kernel that Python threads may call at once under any threading layer.
+
+    OpenMP and TBB take concurrent launches; Numba's workqueue layer (what Numba picks
+    where neither is installed) aborts the process on them. Launches are serialised until
+    the first one has shown which layer Numba loaded, and for good under workqueue."""
+
+    _lock = threading.Lock()
+    _layer_takes_threads = None  # unknown until a parallel kernel has run
+    forked_from_openmp = False
+    """In a process forked after an OpenMP parallel region: GNU OpenMP terminates a
+    child that opens one, so such a child runs serial builds."""
+
+    @staticmethod
+    def after_fork_in_child():
+        if _ThreadSafe._layer_takes_threads is not None and threading_layer() == "omp":
+            _ThreadSafe.forked_from_openmp = True
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+
+    def __call__(self, *args):
+        if _ThreadSafe._layer_takes_threads:
+            return self.kernel(*args)
+        with _ThreadSafe._lock:
+            result = self.kernel(*args)
+            _ThreadSafe._layer_takes_threads = threading_layer() != "workqueue"
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self.kernel, name)
+
+
+os.register_at_fork(after_in_child=_ThreadSafe.after_fork_in_child)
 
 
 # Below this many elements touched, a parallel launch costs more than the work.
@@ -60,7 +100,8 @@ PARALLEL_MIN_WORK = 1 << 15
 
 
 def _parallel(*arrays):
-    return sum(a.size for a in arrays) >= PARALLEL_MIN_WORK
+    return not _ThreadSafe.forked_from_openmp and \
+        sum(a.size for a in arrays) >= PARALLEL_MIN_WORK
 
 
 def _cl(array):
