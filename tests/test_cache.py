@@ -87,3 +87,30 @@ def test_an_index_pointing_at_damaged_data_is_replaced(tmp_path):
         path.write_bytes(b"\x80\x04garbage")
     assert run(CALLS, env).splitlines()[-1] == "ok"
     assert run(CALLS, env).splitlines() == ["ok"]
+
+
+def test_serial_and_parallel_builds_have_their_own_cache_entries(tmp_path):
+    """Numba's cache key ignores ``parallel=``: a small input first must not leave a
+    serial build that later processes load for large inputs (one core whatever the
+    machine). Each build is named after its options, so each has its own entry."""
+    env = clean_env(NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    small = """
+        import numpy as np, numbapool as npl
+        npl.max_pool2d(np.ones((1, 2, 8, 8), np.float32), 2)
+    """
+    large = """
+        import numpy as np, numbapool as npl
+        npl.max_pool2d(np.ones((16, 64, 56, 56), np.float32), 2)
+    """
+
+    def entries():
+        return sorted(p.name.rsplit("-", 1)[0]
+                      for p in (tmp_path / "cache").rglob("*.nbi"))
+
+    run(small, env)
+    after_small = entries()
+    assert after_small and all("serial" in name for name in after_small), after_small
+    run(large, env)
+    after_large = entries()
+    assert any("parallel" in name for name in after_large), after_large
+    assert set(after_small) <= set(after_large)
