@@ -16,6 +16,14 @@ from numbapool.functional import __all__ as _functional_all
 __version__ = "0.1.0"
 
 
+def warmup(*args, **kwargs):
+    """Compile the common CPU kernels into the disk cache ahead of use (see
+    ``numbapool._warmup.warmup`` for the arguments; ``python -m numbapool warmup``)."""
+    from numbapool._warmup import warmup as run
+
+    return run(*args, **kwargs)
+
+
 def __getattr__(name):
     # numbapool.nn is imported on first use to keep `import numbapool` light
     if name == "nn":
@@ -25,4 +33,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'numbapool' has no attribute {name!r}")
 
 
-__all__ = ["functional", "nn", *_functional_all]  # noqa: F405  (nn comes from __getattr__)
+__all__ = ["functional", "nn", "warmup", *_functional_all]  # noqa: F405  (nn comes from __getattr__)

@@ -1,4 +1,4 @@
-"""Command line: ``python -m numbapool bench [options]``."""
+"""Command line: ``python -m numbapool bench|warmup [options]``."""
 
 import sys
 
@@ -8,6 +8,8 @@ usage: python -m numbapool <command> [options]
 commands:
   bench   time numbapool's pooling kernels against PyTorch
           (python -m numbapool bench --help for its options)
+  warmup  compile the common kernels into Numba's disk cache
+          (python -m numbapool warmup --help for its options)
 """
 
 
@@ -17,6 +19,10 @@ def main(argv=None) -> int:
         from numbapool.benchmark import main as bench
 
         return bench(argv[1:])
+    if argv and argv[0] == "warmup":
+        from numbapool._warmup import main as warmup
+
+        return warmup(argv[1:])
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE, end="")
         return 0

@@ -114,3 +114,43 @@ def test_serial_and_parallel_builds_have_their_own_cache_entries(tmp_path):
     after_large = entries()
     assert any("parallel" in name for name in after_large), after_large
     assert set(after_small) <= set(after_large)
+
+
+def test_warmup_fills_the_cache_that_later_processes_load(tmp_path):
+    """After ``python -m numbapool warmup`` for some ops, a new process calling them on
+    small and large inputs (serial and parallel builds), forward and backward, compiles
+    nothing: the cache holds every kernel it needs."""
+    env = clean_env(NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    result = subprocess.run([sys.executable, "-m", "numbapool", "warmup", "--ops",
+                             "max_pool2d,adaptive_avg_pool2d", "--layouts", "channels_first"],
+                            env=env, capture_output=True, text=True, cwd="/")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "warmed up 4 calls" in result.stderr
+
+    def files():
+        return {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*")}
+
+    warmed = files()
+    run("""
+        import numpy as np, numbapool as npl
+        for shape in ((1, 4, 12, 12), (2, 3, 9, 9), (8, 32, 40, 40)):
+            x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+            y, idx = npl.max_pool2d(x, 3, 2, 1, return_indices=True)
+            npl.max_pool2d_backward(np.ones_like(y), x, idx, 3, 2, 1)
+            for size in (3, 1):
+                a = npl.adaptive_avg_pool2d(x, size)
+                npl.adaptive_avg_pool2d_backward(np.ones_like(a), x)
+    """, env)
+    assert files() == warmed
+
+
+def test_warmup_names_bad_arguments():
+    import pytest
+
+    with pytest.raises(ValueError, match="'max_pool4d'"):
+        numbapool.warmup(ops=["max_pool4d"])
+    with pytest.raises(ValueError, match="'NHWC'"):
+        numbapool.warmup(ops=["max_pool2d"], layouts=["NHWC"])
+    result = subprocess.run([sys.executable, "-m", "numbapool", "warmup", "--builds", "fast"],
+                            env=clean_env(), capture_output=True, text=True)
+    assert result.returncode == 2 and "'fast'" in result.stderr
