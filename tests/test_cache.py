@@ -154,3 +154,26 @@ def test_warmup_names_bad_arguments():
     result = subprocess.run([sys.executable, "-m", "numbapool", "warmup", "--builds", "fast"],
                             env=clean_env(), capture_output=True, text=True)
     assert result.returncode == 2 and "'fast'" in result.stderr
+
+
+def test_kernels_compile_without_numba_warnings(tmp_path):
+    """Compiling LP pooling with p = +-inf once printed Numba's NumbaIRAssumptionWarning
+    ("variable ... is not in scope"); no Numba warning may reach users."""
+    out = run("""
+        import warnings
+        import numpy as np
+        from numba.core.errors import NumbaWarning
+        warnings.simplefilter("error", NumbaWarning)
+        import numbapool as npl
+        from numbapool import _cpu
+        x = np.random.default_rng(0).standard_normal((2, 3, 9, 8)).astype(np.float32)
+        for threshold in (0, 1 << 62):  # parallel and serial builds
+            _cpu.PARALLEL_MIN_WORK = threshold
+            for p in (np.inf, -np.inf, 2.0):
+                for x_, kw in ((x, {}), (np.ascontiguousarray(x.transpose(0, 2, 3, 1)),
+                                         {"data_format": "channels_last"})):
+                    y = npl.lp_pool2d(x_, p, 2, **kw)
+                    npl.lp_pool2d_backward(np.ones_like(y), x_, p, 2, **kw)
+        print("ok")
+    """, clean_env(NUMBA_CACHE_DIR=str(tmp_path / "cache")))
+    assert out.split() == ["ok"]
