@@ -18,6 +18,7 @@ from numbapool import _bodies, _elements, _reductions, _windows
 from numbapool._elements import EXACT_TAPS
 from numbapool._windows import ADAPTIVE
 
+
 def jit_cached(jit, function, **options):
     """``jit(cache=True, **options)(function)`` that works wherever numbapool runs: where
     no cache directory is writable (read-only installs and homes) the kernel is compiled
@@ -158,10 +159,10 @@ class Backend(abc.ABC):
         (``_bodies.plane_scatterer``)."""
 
     @abc.abstractmethod
-    def indices_outside_windows(self, idx, dims, windows, in_spatial):
+    def indices_outside_windows(self, idx, dims, windows, unit_steps, in_spatial):
         """Whether any index of ``idx`` (a max-type forward's output shape) is not one its
-        output's window can report (``_bodies.index_checker``); ``in_spatial`` is the
-        input's (D, H, W)."""
+        output's window can report (``_bodies.reporter(unit_steps)``); ``in_spatial`` is
+        the input's (D, H, W)."""
 
     def planes_as_rows(self, *arrays):
         """``arrays`` as (N, C, 1, 1, plane) views where the memory of all of them allows

@@ -704,7 +704,7 @@ class CpuBackend(Backend):
         if channels_last:
             return super().sums_carry(dims, windows, channels_last)
         lines = window_extent(dims.depth, windows) * window_extent(dims.height, windows)
-        return lines > EXACT_TAPS or window_extent(dims.width, windows) > _elements.EXACT_RUN
+        return lines > EXACT_TAPS or window_extent(dims.width, windows) > RUN
 
     def reduce_windows(self, x, out, idx, dims, windows, reduction, element, options,
                        samples, with_indices, channels_last):
@@ -768,8 +768,7 @@ class CpuBackend(Backend):
             line_gather_kernel(windows, reduction, load, parallel)(
                 terms, idx, x, grad_in, *dims, zero, options)
 
-    def indices_outside_windows(self, idx, dims, windows, in_spatial):
-        unit_steps = all(dim.dilation == 1 for dim in dims) or windows is _windows.ADAPTIVE
+    def indices_outside_windows(self, idx, dims, windows, unit_steps, in_spatial):
         windows, dims = _windows_for(windows, dims, idx.nbytes)
         kernel = index_check_kernel(windows, unit_steps, _parallel(idx))
         return kernel(idx, *dims, *in_spatial[1:]) > 0

@@ -95,14 +95,16 @@ def _launch(kernel, work, stream, *args):
     """``kernel`` on enough blocks of ``THREADS`` threads for ``work`` grid-stride
     items (threads or blocks, as the kernel loops)."""
     blocks = max(1, min(work, _max_blocks()))
-    if _fast_launch(kernel, blocks, stream, args):
+    key = (kernel, tuple(_signature(a) for a in args)) if _launch_state["fast"] else None
+    if key is not None and _fast_launch(key, blocks, stream, args):
         return
     converted = tuple(kernel_argument(a) if _is_array(a) else a for a in args)
     with warnings.catch_warnings():
         # small inputs give small grids; Numba would warn about occupancy on each call
         warnings.filterwarnings("ignore", "Grid size")
         kernel[blocks, THREADS, stream](*converted)
-    _remember_launch(kernel, args, converted)
+    if key is not None:
+        _remember_launch(key, converted)
 
 
 def _is_array(value):
@@ -131,9 +133,11 @@ def _signature(value):
     return type(value)
 
 
-def _remember_launch(kernel, args, converted):
+def _remember_launch(key, converted):
+    """Remember the compiled kernel that Numba just launched for ``key``."""
     if not _launch_state["fast"] or len(_launchers) > 4096:
         return
+    kernel = key[0]
     try:
         from numba import types
 
@@ -141,7 +145,7 @@ def _remember_launch(kernel, args, converted):
         compiled = kernel.overloads.get(kinds)
         if compiled is not None:
             layouts = tuple(_layout_function(kind, compiled, types) for kind in kinds)
-            _launchers[kernel, tuple(_signature(a) for a in args)] = compiled, layouts
+            _launchers[key] = compiled, layouts
     except Exception as error:  # noqa: BLE001  a numba-cuda without these internals
         _give_up_fast_launch(error)
 
@@ -174,11 +178,9 @@ def _give_up_fast_launch(error):
     _launch_state["error"] = f"{type(error).__name__}: {error}"
 
 
-def _fast_launch(kernel, blocks, stream, args):
-    """Launch ``kernel`` directly if it ran before for arguments like ``args``."""
-    if not _launch_state["fast"]:
-        return False
-    found = _launchers.get((kernel, tuple(_signature(a) for a in args)))
+def _fast_launch(key, blocks, stream, args):
+    """Launch ``key``'s kernel directly if it ran before for arguments like ``args``."""
+    found = _launchers.get(key)
     if found is None:
         return False
     compiled, layouts = found
@@ -664,10 +666,9 @@ class CudaBackend(Backend):
                 _thread_blocks(grad_in.size), stream_of(x), grad, idx, out, x, grad_in, dims,
                 element.compute.type(0), options)
 
-    def indices_outside_windows(self, idx, dims, windows, in_spatial):
+    def indices_outside_windows(self, idx, dims, windows, unit_steps, in_spatial):
         channels_last = _layout.is_channels_last(idx.shape, idx.strides)
         outside = self.empty(idx.shape, np.uint8, channels_last, idx)
-        unit_steps = all(dim.dilation == 1 for dim in dims) or windows is ADAPTIVE
         _launch(index_check_kernel(windows, unit_steps, channels_last),
                 _thread_blocks(idx.size), stream_of(idx), idx, outside, dims, *in_spatial[1:])
         return self.value_range(outside)[1] > 0

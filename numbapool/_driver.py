@@ -132,7 +132,10 @@ def checked_indices(inp, indices, spatial, plane_spatial):
 def checked_window_indices(inp, idx5, geometry, windows):
     """Indices of a max-type forward, each one its output's window can report: a gradient
     from indices of another call would otherwise depend on which kernel computes it."""
-    if idx5.size and inp.backend.indices_outside_windows(idx5, inp.dims(geometry), windows,
+    dims = inp.dims(geometry)
+    # every window step is 1 (no dilation; adaptive windows are runs): checks need no division
+    unit_steps = windows is ADAPTIVE or all(dim.dilation == 1 for dim in dims)
+    if idx5.size and inp.backend.indices_outside_windows(idx5, dims, windows, unit_steps,
                                                          inp.x5.shape[2:]):
         raise ValueError(f"{inp.op}: indices must come from the forward with these arguments "
                          "and input size; some lie outside their output's window")
