@@ -174,34 +174,42 @@ def to_device(array, like):
     return device
 
 
+class _Pinned:
+    """A pinned host buffer, and the event recorded after the last copy out of it."""
+
+    def __init__(self, nbytes):
+        self.memory = numba_cuda().pinned_array(max(nbytes, 1 << 16), np.uint8)
+        self.copied = None
+
+    def free_for(self, nbytes):
+        return self.memory.size >= nbytes and (self.copied is None or self.copied.query())
+
+
 class _Staging:
-    """Pinned host buffers for host-to-device copies on a stream, each reused once an
-    event recorded after its last copy has passed."""
+    """Pinned host buffers for host-to-device copies on a stream, each reused once its
+    last copy has passed; 16 at most (when all are busy, the oldest is waited for)."""
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._buffers = []  # [pinned uint8 buffer, event after its last copy or None]
+        self._buffers = []
 
     def copy(self, host, device, stream):
         cuda = numba_cuda()
         with self._lock:
-            for entry in self._buffers:
-                if entry[0].size >= host.nbytes and (entry[1] is None or entry[1].query()):
-                    break
-            else:
-                if len(self._buffers) >= 16:  # all busy: wait for the oldest
-                    entry = self._buffers.pop(0)
-                    entry[1].synchronize()
-                    if entry[0].size < host.nbytes:
-                        entry[0] = cuda.pinned_array(max(host.nbytes, 1 << 16), np.uint8)
+            buffer = next((b for b in self._buffers if b.free_for(host.nbytes)), None)
+            if buffer is None:
+                if len(self._buffers) >= 16:
+                    oldest = self._buffers.pop(0)
+                    oldest.copied.synchronize()
+                    buffer = oldest if oldest.free_for(host.nbytes) else _Pinned(host.nbytes)
                 else:
-                    entry = [cuda.pinned_array(max(host.nbytes, 1 << 16), np.uint8), None]
-                self._buffers.append(entry)
-            staged = entry[0][:host.nbytes].view(host.dtype).reshape(host.shape)
+                    buffer = _Pinned(host.nbytes)
+                self._buffers.append(buffer)
+            staged = buffer.memory[:host.nbytes].view(host.dtype).reshape(host.shape)
             staged[...] = host
             device.copy_to_device(staged, stream=stream)
-            entry[1] = cuda.event(timing=False)
-            entry[1].record(stream=stream)
+            buffer.copied = cuda.event(timing=False)
+            buffer.copied.record(stream=stream)
 
 
 _STAGING = _Staging()
