@@ -12,6 +12,7 @@ where), so importing numbapool compiles nothing.
 from numbapool import functional
 from numbapool.functional import *  # noqa: F401,F403  the functions live at top level too
 from numbapool.functional import __all__ as _functional_all
+from numbapool._inspection import windows
 
 __version__ = "0.1.0"
 
@@ -33,4 +34,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'numbapool' has no attribute {name!r}")
 
 
-__all__ = ["functional", "nn", "warmup", *_functional_all]  # noqa: F405  (nn comes from __getattr__)
+__all__ = ["functional", "nn", "warmup", "windows", *_functional_all]  # noqa: F405  (nn comes from __getattr__)

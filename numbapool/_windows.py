@@ -67,14 +67,22 @@ def plane_sample(samples, n, c, k):
 
 
 @register_jitable
-def fixed_window(dim, o, sample):
+def fixed_span(dim, o):
+    """Output ``o``'s window ``[start, stop)`` with padding and dilation: its first tap
+    and one past its last (either may lie in the padding, or past it under ceil_mode)."""
     start = o * dim.stride - dim.pad
+    return start, start + (dim.kernel - 1) * dim.dilation + 1
+
+
+@register_jitable
+def fixed_window(dim, o, sample):
+    start, span_stop = fixed_span(dim, o)
     first = start
     if first < 0:
         # first tap at or after 0 (PyTorch reports it as the index even if the
         # window has no tap inside the input)
         first += ((dim.dilation - 1 - first) // dim.dilation) * dim.dilation
-    stop = min(start + (dim.kernel - 1) * dim.dilation + 1, dim.size)
+    stop = min(span_stop, dim.size)
     count = 0
     if stop > first:
         count = (stop - first + dim.dilation - 1) // dim.dilation

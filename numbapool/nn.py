@@ -86,6 +86,17 @@ class _Pool:
         self._save(input=_kept(input) if self._op.gradient_reads_input else input)
         return result
 
+    def windows(self, input_size, **kwargs):
+        """The windows this layer places over an input of spatial size ``input_size``
+        (``numbapool.windows``; fractional layers need ``random_samples``, unpooling
+        layers take ``output_size``)."""
+        from numbapool._inspection import windows
+
+        placed = [p for p in self._op.forward_params()
+                  if p.name not in ("indices", "return_indices", "rng")]
+        return windows(self._function(), input_size,
+                       **{**self._arguments(placed), **kwargs})
+
     def extra_repr(self):
         """The text between the parentheses of ``repr(layer)`` (as in PyTorch)."""
         parts = [f"{name}={getattr(self, name)}" for name in self._op.repr_fields]
