@@ -1,6 +1,7 @@
 """The benchmark's baseline comparison, on synthetic runs (no timing, no torch)."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,18 @@ def test_case_table_ids_are_unique_and_cover_both_layouts():
     ids = [case.id for case in CASES]
     assert len(set(ids)) == len(ids)
     assert {case.layout for case in CASES} == set(LAYOUTS)
+
+
+def test_bench_writes_no_file_unless_asked(tmp_path):
+    """A run from a user's project folder leaves nothing there; --out writes where told."""
+    cmd = [sys.executable, "-m", "numbapool", "bench", "--quick", "--cases",
+           "tiny_max2-1x64x7x7-cf"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert list(tmp_path.iterdir()) == []
+    out = tmp_path / "run.json"
+    proc = subprocess.run([*cmd, "--out", str(out)], cwd=tmp_path, capture_output=True,
+                          text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert [r["id"] for r in json.loads(out.read_text())["cases"]] == ["tiny_max2-1x64x7x7-cf"]

@@ -364,9 +364,20 @@ def ordered(cases, order):
     return sorted(cases, key=lambda case: math.prod(case.shape), reverse=order == "large-first")
 
 
-def _default_out() -> Path:
+def results_folder() -> Path | None:
+    """``bench/results`` of the numbapool checkout this package runs from, or None for an
+    installed package (a user's current folder is never the default)."""
+    folder = Path(npl.__file__).resolve().parent.parent / "bench" / "results"
+    return folder if folder.is_dir() else None
+
+
+def _results_path() -> Path:
+    folder = results_folder()
+    if folder is None:
+        raise SystemExit("--save-results needs a numbapool checkout (bench/results next to "
+                         "the package); give --out PATH instead")
     host = re.sub(r"[^A-Za-z0-9_-]+", "-", platform.node().split(".")[0]) or "host"
-    return Path("bench", "results", f"{datetime.now():%Y-%m-%d-%H%M%S}-{host}-cpu.json")
+    return folder / f"{datetime.now():%Y-%m-%d-%H%M%S}-{host}-cpu.json"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -381,7 +392,10 @@ def _parser() -> argparse.ArgumentParser:
                         "on first use, so the order decides which build a cache holds first")
     p.add_argument("--threads", type=int, help="threads for numba and torch (default: numba's default)")
     p.add_argument("--out", "--save", metavar="PATH", type=Path,
-                   help="where to write the run's JSON (default: bench/results/<date>-<host>-cpu.json)")
+                   help="write the run's JSON to PATH (default: no file)")
+    p.add_argument("--save-results", action="store_true",
+                   help="write the run's JSON to bench/results/<date>-<host>-cpu.json of the "
+                        "numbapool checkout")
     p.add_argument("--compile-times", action="store_true",
                    help="also measure first-call compile time per op and dtype, in fresh processes")
     p.add_argument("--compare", metavar="BASELINE", type=Path,
@@ -407,10 +421,10 @@ def main(argv=None) -> int:
         overhead = [c for c in OVERHEAD_CASES if not args.cases or args.cases in c.id]
         current = run(cases, overhead, quick=args.quick, compile=args.compile_times,
                       order=args.order)
-        out = args.out or _default_out()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(current, indent=1) + "\n")
-        print(f"\nwrote {out}")
+        for out in filter(None, (args.out, _results_path() if args.save_results else None)):
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(current, indent=1) + "\n")
+            print(f"\nwrote {out}")
     if args.compare:
         return _report_comparison(json.loads(args.compare.read_text()), current, args.max_slowdown, args.compare)
     return 0
