@@ -402,7 +402,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="exit 1 if a case got slower than in this saved run by more than --max-slowdown")
     p.add_argument("--max-slowdown", type=float, default=1.15, metavar="FACTOR", help="default: 1.15")
     p.add_argument("--current", metavar="RUN", type=Path,
-                   help="with --compare: compare this saved run instead of benchmarking now")
+                   help="with --compare or --plot: use this saved run instead of "
+                        "benchmarking now")
+    p.add_argument("--plot", metavar="FILE.png", type=Path,
+                   help="draw the run's ratios to PyTorch as a bar chart (needs matplotlib)")
     return p
 
 
@@ -410,8 +413,8 @@ def main(argv=None) -> int:
     """Command line entry point; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.current and not args.compare:
-        parser.error("--current needs --compare")
+    if args.current and not (args.compare or args.plot):
+        parser.error("--current needs --compare or --plot")
     if args.current:
         current = json.loads(args.current.read_text())
     else:
@@ -425,6 +428,11 @@ def main(argv=None) -> int:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(current, indent=1) + "\n")
             print(f"\nwrote {out}")
+    if args.plot:
+        from numbapool.plot import plot_benchmark
+
+        plot_benchmark(current, args.plot)
+        print(f"drew {args.plot}")
     if args.compare:
         return _report_comparison(json.loads(args.compare.read_text()), current, args.max_slowdown, args.compare)
     return 0
