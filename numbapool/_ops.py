@@ -16,6 +16,7 @@ and its two functions.
 """
 
 import collections.abc
+import sys
 import textwrap
 from dataclasses import dataclass, field
 
@@ -537,6 +538,37 @@ def _build(name, source, namespace):
     return function
 
 
+def has_dask_array(*arrays):
+    """Whether one of ``arrays`` is a dask array, known without importing dask: a dask
+    array exists only once ``dask.array`` is imported, and numbapool imports dask (in
+    ``numbapool._lazy``) only when it is handed one."""
+    dask_array = sys.modules.get("dask.array")
+    if dask_array is not None:
+        for array in arrays:
+            if isinstance(array, dask_array.Array):
+                return True
+    return False
+
+
+def _lazy_call(op, nd, name, arguments):
+    """A call with a dask array: its lazy dask result (``numbapool._lazy``)."""
+    from numbapool import _lazy
+
+    return _lazy.call(op, nd, name, arguments)
+
+
+_LAZY = {"_has_dask_array": has_dask_array, "_lazy_call": _lazy_call}
+
+
+def _lazy_branch(nd, name, leading, params):
+    """Source of a generated function's first lines: a call with a dask array among its
+    arrays goes to ``numbapool._lazy`` with every argument by name (its locals), before
+    anything could read the array."""
+    arrays = leading + [p.name for p in params if p.name == "indices"]
+    return (f"    if _has_dask_array({', '.join(arrays)}):\n"
+            f"        return _lazy_call(_op, {nd}, {name!r}, locals())\n")
+
+
 _FORWARD_MEMORY_DOC = """    Memory
     ------
     Besides the result (and int64 indices, if returned): on the CPU, 16-bit floats are
@@ -559,9 +591,10 @@ def _forward_function(op, nd):
     name = op.function_name(nd)
     params = op.forward_params()
     source = (f"def {name}({_signature(['input'], params)}):\n"
+              f"{_lazy_branch(nd, name, ['input'], params)}"
               f"    return _forward(_op.prepared(input, {nd}, data_format, {name!r}, "
               f"_op.integers), {''.join(p.name + ', ' for p in params)})\n")
-    function = _build(name, source, {"_forward": op.forward, "_op": op})
+    function = _build(name, source, {"_forward": op.forward, "_op": op, **_LAZY})
     first, last = _SHAPES[nd]
     summary = op.summary.replace("{nd}", str(nd))
     notes = f"\n\n{_wrapped(op.notes, nd, ' ' * 4)}" if op.notes else ""
@@ -570,7 +603,7 @@ def _forward_function(op, nd):
         f"    input : array of shape {first},\n"
         f"        or {last} with ``data_format=\"channels_last\"``. A NumPy array (or\n"
         "        array-like) runs on the CPU, an array with ``__cuda_array_interface__``\n"
-        "        (CuPy, Numba) on the GPU.\n"
+        "        (CuPy, Numba) on the GPU. A dask array gives a lazy dask array.\n"
         f"{_param_docs(op, params, nd)}{_DATA_FORMAT_DOC}\n\n"
         f"    Returns\n    -------\n{_wrapped(op.returns, nd, ' ' * 4)}\n\n"
         f"{_FORWARD_MEMORY_DOC}")
@@ -582,9 +615,10 @@ def _backward_function(op, nd):
     name = forward_name + "_backward"
     params = op.backward_params()
     source = (f"def {name}({_signature(['grad_output', 'input'], params)}):\n"
+              f"{_lazy_branch(nd, name, ['grad_output', 'input'], params)}"
               f"    return _backward(_op.prepared(input, {nd}, data_format, {name!r}, "
               f"frozenset()), grad_output, {''.join(p.name + ', ' for p in params)})\n")
-    function = _build(name, source, {"_backward": op.backward, "_op": op})
+    function = _build(name, source, {"_backward": op.backward, "_op": op, **_LAZY})
     function.__doc__ = (
         f"Gradient of ``{forward_name}`` with respect to its input.\n\n"
         f"    Takes ``grad_output, input``, then {forward_name}'s arguments (see its "
