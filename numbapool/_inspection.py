@@ -119,7 +119,7 @@ def _unpool_setup(spatial, nd, a, element):
     return pooled, _windows.FIXED, None, None
 
 
-_SETUPS = {
+SETUPS = {
     "max_pool": _max_setup, "avg_pool": _avg_setup, "adaptive_avg_pool": _adaptive_avg_setup,
     "adaptive_max_pool": _adaptive_setup, "lp_pool": _lp_setup,
     "fractional_max_pool": _fractional_setup, "max_unpool": _unpool_setup,
@@ -185,7 +185,7 @@ def windows(function, input_size, *args, **kwargs):
     if any(size < 0 for size in spatial):
         raise ValueError(f"input_size must be >= 0, got {spatial}")
     element = _elements.element(np.dtype(arguments.pop("dtype")), name, op.integers)
-    geometry, kind, samples, options = _SETUPS[op.name](spatial, nd, arguments, element)
+    geometry, kind, samples, options = SETUPS[op.name](spatial, nd, arguments, element)
     dims = tuple(_dim_windows(kind, dim, 0.0 if samples is None else samples[k])
                  for k, dim in enumerate(geometry))
     output_size = tuple(dim.out for dim in geometry)

@@ -47,7 +47,7 @@ import dask.array as da
 import numpy as np
 from dask.base import tokenize
 
-from numbapool import _ops, _params, _windows, functional
+from numbapool import _inspection, _ops, _params, _windows, functional
 from numbapool._dispatch import backend_for
 
 ADAPTIVE = frozenset({"adaptive_avg_pool", "adaptive_max_pool"})
@@ -260,16 +260,9 @@ def adaptive_blocks(dim, chunks):
 
 
 def _geometry(op, spatial, arguments):
-    a = arguments
-    if op.name in ADAPTIVE:
-        return _params.adaptive_geometry(spatial, a["output_size"])
-    if op.name == "max_pool":
-        return _params.fixed_geometry(spatial, a["kernel_size"], a["stride"], a["padding"],
-                                      a["dilation"], a["ceil_mode"])
-    if op.name == "avg_pool":
-        return _params.fixed_geometry(spatial, a["kernel_size"], a["stride"], a["padding"],
-                                      1, a["ceil_mode"])
-    return _params.fixed_geometry(spatial, a["kernel_size"], a["stride"], 0, 1, a["ceil_mode"])
+    """The whole input's geometry, as ``numbapool.windows`` derives it (no element type:
+    fractional calls are not blocked spatially)."""
+    return _inspection.SETUPS[op.name](spatial, len(spatial), arguments, None)[0]
 
 
 def _slabs(x, axes, plans):
