@@ -1,9 +1,18 @@
 """numbapool: PyTorch's pooling family on NumPy (CPU) and CUDA (GPU) arrays, compiled with Numba.
 
+>>> import numpy as np
 >>> import numbapool as npl
->>> y = npl.adaptive_avg_pool2d(x, (7, 7))
+>>> x = np.random.default_rng(0).standard_normal((8, 64, 56, 56), dtype=np.float32)
+>>> npl.adaptive_avg_pool2d(x, (7, 7)).shape
+(8, 64, 7, 7)
 >>> y, idx = npl.max_pool2d(x, 3, stride=2, padding=1, return_indices=True)
+>>> y.shape, idx.dtype
+((8, 64, 28, 28), dtype('int64'))
 >>> pool = npl.nn.AdaptiveAvgPool2d(7)
+>>> pool
+AdaptiveAvgPool2d(output_size=7)
+>>> pool.backward(np.ones_like(pool(x))).shape
+(8, 64, 56, 56)
 
 Kernels compile on first use (and are cached on disk; set ``NUMBA_CACHE_DIR`` to choose
 where), so importing numbapool compiles nothing.

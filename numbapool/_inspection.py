@@ -35,7 +35,15 @@ class PoolingWindows:
     sum is divided by (an int64 array of the output's spatial shape), else None. An output
     at spatial position ``(o_1, ..., o_nd)`` reads, in every dim ``k``, the taps
     ``dims[k].first[o_k] + t * dims[k].step[o_k]`` for ``t < dims[k].count[o_k]``
-    (``region`` lists them)."""
+    (``region`` lists them).
+
+    >>> import numbapool as npl
+    >>> w = npl.windows(npl.avg_pool1d, (5,), 3, 2, 1, count_include_pad=False)
+    >>> w.output_size, w.dims[0].start.tolist(), w.dims[0].count.tolist()
+    ((3,), [-1, 1, 3], [2, 3, 2])
+    >>> w.divisor.tolist()
+    [2, 3, 2]
+    """
 
     function: str
     input_size: tuple
@@ -44,7 +52,12 @@ class PoolingWindows:
     divisor: object = None
 
     def region(self, *output):
-        """The input ranges that output position ``output`` reads, one per dim."""
+        """The input ranges that output position ``output`` reads, one per dim.
+
+        >>> import numbapool as npl
+        >>> npl.windows(npl.max_pool2d, (7, 7), 3, 2, 1, dilation=2).region(0, 1)
+        (range(1, 5, 2), range(1, 7, 2))
+        """
         if len(output) != len(self.dims):
             raise ValueError(f"{self.function}: give one index per spatial dim "
                              f"({len(self.dims)}), got {output}")

@@ -17,12 +17,11 @@ and its two functions.
 
 import collections.abc
 import sys
-import textwrap
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from numbapool import _driver, _elements, _params, _reductions, _windows
+from numbapool import _docs, _driver, _elements, _params, _reductions, _windows
 from numbapool._driver import (
     Prepared,
     checked_gradient,
@@ -60,6 +59,21 @@ class LayerParam:
 
 
 @dataclass(frozen=True)
+class Example:
+    """A family's docstring example (``numbapool._docs``): the input is ``x =
+    np.arange(size ** nd)`` of shape ``(1, 1, size, ..., size)``; ``{nd}`` in the texts is
+    the rank."""
+
+    size: int
+    arguments: str                  # after the arrays, for the function and the layer
+    arrays: str = "x"               # the forward's array arguments
+    setup: str = ""                 # a line run before the call
+    show: str = "{}.ravel().tolist()"   # how a result is printed
+    backward_arguments: str = None  # when the backward takes fewer arguments
+    backward_show: str = None       # how a gradient is printed, when not as a result
+
+
+@dataclass(frozen=True)
 class Op:
     """A pooling family (module docstring)."""
 
@@ -72,9 +86,11 @@ class Op:
     repr_fields: tuple     # what a layer's repr shows, as PyTorch's does
     integers: frozenset    # the integer dtypes it takes, as PyTorch does
     returns: str           # the Returns entry of the docstring
+    output_shape: str      # the output's shape, in the docstring
+    example: Example
     forward: object        # forward(inp, *forward params) -> caller's result
     backward: object       # backward(inp, grad_output, *backward params) -> grad_input
-    notes: str = ""        # extra docstring paragraph
+    differences: str = ""  # where it differs from PyTorch, beyond taking arrays
     gradient_reads_input: bool = False  # (not just its shape): layers keep a copy
     layer_params_by_dim: dict = field(default_factory=dict)  # nd -> layer_params override
     # PyTorch takes an input without channels: unbatched for some families, and batched
@@ -355,6 +371,9 @@ _ADAPTIVE_SIZE = Param("output_size", backward=False, doc=(
     "that input size. Output ``o`` covers ``[floor(o * in / out), ceil((o + 1) * in / "
     "out))``, so windows may overlap and differ in size, and ``out > in`` is allowed."))
 
+_DETERMINISTIC = ("Its backward is deterministic on the GPU too, where PyTorch's CUDA one is not "
+                  "(it raises under ``torch.use_deterministic_algorithms(True)``).")
+
 OPS = (
     Op("max_pool", "MaxPool", (1, 2, 3),
        "{nd}-d max pooling, exactly as ``torch.nn.functional.max_pool{nd}d``.",
@@ -370,7 +389,11 @@ OPS = (
        integers=_elements.INTEGERS,
        returns=("The pooled array, and the indices if ``return_indices``. Ties keep the "
                 "first maximum; a NaN in a window wins (the last NaN's index)."),
-       forward=_max_pool, backward=_max_pool_backward),
+       output_shape=("the input's, each spatial size ``in`` becoming ``floor((in + 2 * padding - "
+                     "dilation * (kernel_size - 1) - 1) / stride) + 1``, " "rounded up with ``ceil_mode`` (a last window must start inside the input or the left padding)."),
+       example=Example(3, "2, stride=1"),
+       forward=_max_pool, backward=_max_pool_backward,
+       differences="In 3d, " + _DETERMINISTIC[0].lower() + _DETERMINISTIC[1:]),
     Op("avg_pool", "AvgPool", (1, 2, 3),
        "{nd}-d average pooling, as ``torch.nn.functional.avg_pool{nd}d``.",
        (_KERNEL, _STRIDE,
@@ -390,7 +413,11 @@ OPS = (
        returns=("The pooled array, of the input's dtype: 16-bit floats are summed in "
                 "float32; int64 is summed in int64 and divided truncating toward zero, as "
                 "PyTorch does."),
+       output_shape=("the input's, each spatial size ``in`` becoming ``floor((in + 2 * padding - "
+                     "kernel_size) / stride) + 1``, " "rounded up with ``ceil_mode`` (a last window must start inside the input or the left padding)."),
+       example=Example(3, "2, stride=1"),
        forward=_avg_pool, backward=_avg_pool_backward,
+       differences="In 3d, " + _DETERMINISTIC[0].lower() + _DETERMINISTIC[1:],
        # PyTorch's AvgPool1d has no divisor_override and stores its sizes as 1-tuples
        layer_params_by_dim={1: (
            LayerParam("kernel_size", REQUIRED, _as_ntuple),
@@ -405,7 +432,10 @@ OPS = (
        integers=frozenset(),
        returns=("The pooled array; each output is the mean of its own window. "
                 "``output_size=1`` is global average pooling."),
+       output_shape="the input's, with ``output_size`` for the spatial sizes.",
+       example=Example(3, "2", backward_arguments=""),
        forward=_adaptive_avg_pool, backward=_adaptive_avg_pool_backward,
+       differences=_DETERMINISTIC,
        empty_channels_unbatched=True, empty_channels_batched=(1, 2)),
     Op("adaptive_max_pool", "AdaptiveMaxPool", (1, 2, 3),
        "{nd}-d adaptive max pooling, as ``torch.nn.functional.adaptive_max_pool{nd}d``.",
@@ -416,7 +446,10 @@ OPS = (
        ("output_size",),
        integers=_elements.INTEGERS,
        returns="The pooled array, and the indices if ``return_indices``.",
+       output_shape="the input's, with ``output_size`` for the spatial sizes.",
+       example=Example(3, "2", backward_arguments=""),
        forward=_adaptive_max_pool, backward=_adaptive_max_pool_backward,
+       differences=_DETERMINISTIC,
        empty_channels_unbatched=True),
     Op("lp_pool", "LPPool", (1, 2, 3),
        "{nd}-d power-average pooling: ``(sum over the window of |x| ** p) ** (1 / p)``.",
@@ -429,8 +462,11 @@ OPS = (
        integers=_elements.INT64,
        returns=("The pooled array, of the input's float dtype; float32 for int64 input (the "
                 "exact p-norm, computed in float64)."),
+       output_shape=("the input's, each spatial size ``in`` becoming ``floor((in - kernel_size) / "
+                     "stride) + 1`` (rounded up with ``ceil_mode``)."),
+       example=Example(3, "2, 2, stride=1", show="{}.round(4).ravel().tolist()"),
        forward=_lp_pool, backward=_lp_pool_backward, gradient_reads_input=True,
-       notes=("Unlike ``torch.nn.functional.lp_pool{nd}d``, which raises x (not |x|) to the "
+       differences=("Unlike ``torch.nn.functional.lp_pool{nd}d``, which raises x (not |x|) to the "
               "power p and rescales windows cut by ceil_mode, this is the p-norm of the "
               "window's in-bounds elements. Elsewhere the results agree.")),
     Op("fractional_max_pool", "FractionalMaxPool", (2, 3),
@@ -462,7 +498,16 @@ OPS = (
        (),  # PyTorch prints these layers with an empty extra_repr
        integers=_elements.INTEGERS,
        returns="The pooled array, and the indices if ``return_indices``.",
+       output_shape=("the input's, with ``output_size`` (or ``floor(in * output_ratio)``) for "
+                     "the spatial sizes."),
+       example=Example(4, "2, output_size=2, _random_samples=np.full((1, 1, {nd}), 0.5)",
+                       backward_arguments="2, output_size=2",
+                       backward_show="np.flatnonzero({}).tolist()"),
        forward=_fractional_max_pool, backward=_fractional_max_pool_backward,
+       differences=("Without samples, numbapool draws them from a NumPy generator "
+                    "(``rng``), so a seed places other windows than ``torch.manual_seed`` "
+                    "does; give ``random_samples`` (or use ``numbapool.torch``) for "
+                    "PyTorch's windows. " + _DETERMINISTIC),
        empty_channels_unbatched=True),
     Op("max_unpool", "MaxUnpool", (1, 2, 3),
        "{nd}-d max unpooling, the partial inverse of ``max_pool{nd}d``, as "
@@ -484,7 +529,14 @@ OPS = (
        integers=_elements.INTEGERS,
        returns=("A zero-filled array with each input value at its index (the last one wins "
                 "where indices repeat)."),
+       output_shape=("the input's, each spatial size ``in`` becoming ``(in - 1) * stride - 2 * "
+                     "padding + kernel_size``, or ``output_size``."),
+       example=Example(4, "2", arrays="y, indices",
+                       setup="y, indices = npl.max_pool{nd}d(x, 2, return_indices=True)",
+                       show="np.flatnonzero({}).tolist()"),
        forward=_max_unpool, backward=_max_unpool_backward,
+       differences=("Every index is checked: one outside its output plane is a ValueError, "
+                    "on the GPU too."),
        empty_channels_unbatched=True),
 )
 
@@ -500,16 +552,6 @@ def function_names():
 # ---------------------------------------------------------------------------------------
 # Generated functions
 
-_SHAPES = {
-    1: ("(N, C, L) or (C, L)", "(N, L, C)"),
-    2: ("(N, C, H, W) or (C, H, W)", "(N, H, W, C)"),
-    3: ("(N, C, D, H, W) or (C, D, H, W)", "(N, D, H, W, C)"),
-}
-
-_DATA_FORMAT_DOC = (
-    '\n    data_format : "channels_first" (default) or "channels_last", keyword only.')
-
-
 def _signature(leading, params):
     """Source text of a parameter list after ``leading`` names (defaults are simple
     literals): PyTorch's parameters, then the keyword-only ones and data_format."""
@@ -520,15 +562,6 @@ def _signature(leading, params):
     return ", ".join([*leading, *(text(p) for p in params if not p.keyword_only), "*",
                       *(text(p) for p in params if p.keyword_only),
                       "data_format='channels_first'"])
-
-
-def _wrapped(text, nd, indent):
-    return textwrap.fill(text.replace("{nd}", str(nd)), width=88, initial_indent=indent,
-                         subsequent_indent=indent)
-
-
-def _param_docs(op, params, nd):
-    return "\n".join(f"    {p.name}\n{_wrapped(p.doc, nd, ' ' * 8)}" for p in params)
 
 
 def _build(name, source, namespace):
@@ -569,24 +602,6 @@ def _lazy_branch(nd, name, leading, params):
             f"        return _lazy_call(_op, {nd}, {name!r}, locals())\n")
 
 
-_FORWARD_MEMORY_DOC = """    Memory
-    ------
-    Besides the result (and int64 indices, if returned): on the CPU, 16-bit floats are
-    computed into a float32 array of the result's shape, then converted, and sums of
-    more than 64 float32 values are carried in float64 rows of scratch; windows are
-    tabulated only for dims up to 4096 long (under 600 KB). The GPU stores the result's
-    type directly.
-"""
-
-_BACKWARD_MEMORY_DOC = """    Memory
-    ------
-    Besides grad_input: on the CPU, 16-bit float gradients are added into a float32 array
-    of the input's shape, then converted; average and LP gradients first scale
-    grad_output into an array of its shape (LP also recomputes the forward's output). The
-    GPU's check of indices takes one byte per index.
-"""
-
-
 def _forward_function(op, nd):
     name = op.function_name(nd)
     params = op.forward_params()
@@ -595,18 +610,7 @@ def _forward_function(op, nd):
               f"    return _forward(_op.prepared(input, {nd}, data_format, {name!r}, "
               f"_op.integers), {''.join(p.name + ', ' for p in params)})\n")
     function = _build(name, source, {"_forward": op.forward, "_op": op, **_LAZY})
-    first, last = _SHAPES[nd]
-    summary = op.summary.replace("{nd}", str(nd))
-    notes = f"\n\n{_wrapped(op.notes, nd, ' ' * 4)}" if op.notes else ""
-    function.__doc__ = (
-        f"{summary}{notes}\n\n    Parameters\n    ----------\n"
-        f"    input : array of shape {first},\n"
-        f"        or {last} with ``data_format=\"channels_last\"``. A NumPy array (or\n"
-        "        array-like) runs on the CPU, an array with ``__cuda_array_interface__``\n"
-        "        (CuPy, Numba) on the GPU. A dask array gives a lazy dask array.\n"
-        f"{_param_docs(op, params, nd)}{_DATA_FORMAT_DOC}\n\n"
-        f"    Returns\n    -------\n{_wrapped(op.returns, nd, ' ' * 4)}\n\n"
-        f"{_FORWARD_MEMORY_DOC}")
+    function.__doc__ = _docs.function_doc(op, nd)
     return function
 
 
@@ -619,18 +623,7 @@ def _backward_function(op, nd):
               f"    return _backward(_op.prepared(input, {nd}, data_format, {name!r}, "
               f"frozenset()), grad_output, {''.join(p.name + ', ' for p in params)})\n")
     function = _build(name, source, {"_backward": op.backward, "_op": op, **_LAZY})
-    function.__doc__ = (
-        f"Gradient of ``{forward_name}`` with respect to its input.\n\n"
-        f"    Takes ``grad_output, input``, then {forward_name}'s arguments (see its "
-        f"docstring)\n    and returns grad_input with input's shape, dtype and memory "
-        f"layout.\n"
-        f"    Deterministic: bitwise the same for any thread count.\n\n"
-        f"    Parameters\n    ----------\n"
-        f"    grad_output : array\n"
-        f"        Gradient with respect to the forward's output (its shape, input's dtype).\n"
-        f"    input : array\n        The forward's input.\n"
-        f"{_param_docs(op, params, nd)}{_DATA_FORMAT_DOC}\n\n"
-        f"{_BACKWARD_MEMORY_DOC}")
+    function.__doc__ = _docs.backward_doc(op, nd)
     return function
 
 

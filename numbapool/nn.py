@@ -24,7 +24,7 @@ layers keep a copy of them. The classes are generated from the op table
 
 import numpy as np
 
-from numbapool import _elements, _ops
+from numbapool import _docs, _elements, _ops
 from numbapool import functional as F
 
 _DATA_FORMATS = ("channels_first", "channels_last")
@@ -230,10 +230,7 @@ def _constructor(op, nd):
 
 def _layer(op, nd):
     name = op.layer_name(nd)
-    function = op.function_name(nd)
-    doc = (f"{nd}-d layer of ``numbapool.functional.{function}``, like "
-           f"``torch.nn.{name}``; see that function for the arguments, and "
-           f"``backward`` for the gradient.")
+    doc = _docs.layer_doc(op, nd, op.constructor_params(nd))
     cls = type(name, (_BASES.get(op.name, _Pool),),
                {"_op": op, "_nd": nd, "__doc__": doc, "__module__": __name__,
                 "__init__": _constructor(op, nd)})

@@ -25,6 +25,13 @@ def plot_windows(windows, outputs=None, ax=None):
     lists output positions (tuples; default: up to six along the diagonal). Input cells are
     grey squares, the padding a hatched border, each window an outline in its own colour
     with a dot on every tap it reads (dilation shows as gaps). Returns the matplotlib Axes.
+
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")      # no screen needed
+    >>> import numbapool as npl
+    >>> from numbapool.plot import plot_windows
+    >>> ax = plot_windows(npl.windows(npl.adaptive_avg_pool2d, (13, 13), 7))
+    >>> ax.figure.savefig("windows.png")   # doctest: +SKIP
     """
     plt = _pyplot()
     dims = windows.dims
