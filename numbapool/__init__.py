@@ -18,15 +18,20 @@ Kernels compile on first use (and are cached on disk; set ``NUMBA_CACHE_DIR`` to
 where), so importing numbapool compiles nothing.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from numbapool import functional
 from numbapool.functional import *  # noqa: F401,F403  the functions live at top level too
 from numbapool.functional import __all__ as _functional_all
-from numbapool._inspection import windows
+from numbapool._inspection import PoolingWindows, Windows, windows
+
+if TYPE_CHECKING:  # numbapool.nn is imported on first use (__getattr__ below)
+    from numbapool import nn
 
 __version__ = "0.1.0"
 
 
-def warmup(*args, **kwargs):
+def warmup(*args: Any, **kwargs: Any) -> int:
     """Compile the common CPU kernels into the disk cache ahead of use (see
     ``numbapool._warmup.warmup`` for the arguments; ``python -m numbapool warmup``)."""
     from numbapool._warmup import warmup as run
@@ -43,4 +48,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'numbapool' has no attribute {name!r}")
 
 
-__all__ = ["functional", "nn", "warmup", "windows", *_functional_all]  # noqa: F405  (nn comes from __getattr__)
+__all__ = ["PoolingWindows", "Windows", "functional", "nn", "warmup", "windows", *_functional_all]  # noqa: F405  (nn comes from __getattr__)

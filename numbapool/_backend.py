@@ -64,7 +64,7 @@ def _replacing_damaged(cache, load):
 # other modules only by name: both backends name every kernel after those modules' digest
 # too, so that editing or upgrading them recompiles instead of loading stale code.
 INLINED_DIGEST = hashlib.sha256(
-    b"".join(Path(module.__file__).read_bytes()
+    b"".join(Path(str(module.__file__)).read_bytes()
              for module in (_bodies, _elements, _reductions, _windows))
 ).hexdigest()[:16]
 

@@ -118,7 +118,7 @@ def _is_array(value):
 # them out. Anything unexpected turns this off for good and Numba launches everything
 # (``_launch_state["error"]`` says why).
 
-_launchers = {}
+_launchers: dict = {}
 """``(kernel, argument signature) -> (compiled kernel, one layout function per
 argument)`` of launches seen."""
 

@@ -23,6 +23,7 @@ imports ml_dtypes: an array of that dtype can only arrive from a program that ha
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 from numba.extending import register_jitable
@@ -98,7 +99,7 @@ class Element:
     sample_compute: np.dtype
     rounding: object
     largest_sample: float
-    value: np.dtype = None  # what ``load`` returns: the compute type, unless summing()
+    value: Optional[np.dtype] = None  # what ``load`` returns: the compute type, unless summing()
 
     def __post_init__(self):
         if self.value is None:

@@ -8,9 +8,12 @@ function itself would derive from its arguments (and reject the same bad argumen
 import inspect
 import math
 from collections import namedtuple
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Optional, Union
 
 import numpy as np
+from numpy.typing import NDArray
 
 from numbapool import _elements, _ops, _params, _reductions, _windows
 
@@ -46,12 +49,12 @@ class PoolingWindows:
     """
 
     function: str
-    input_size: tuple
-    output_size: tuple
-    dims: tuple
-    divisor: object = None
+    input_size: tuple[int, ...]
+    output_size: tuple[int, ...]
+    dims: tuple[Windows, ...]
+    divisor: Optional[NDArray[np.int64]] = None
 
-    def region(self, *output):
+    def region(self, *output: int) -> tuple[range, ...]:
         """The input ranges that output position ``output`` reads, one per dim.
 
         >>> import numbapool as npl
@@ -167,7 +170,8 @@ def _signature(op):
     return inspect.Signature(params)
 
 
-def windows(function, input_size, *args, **kwargs):
+def windows(function: Union[Callable[..., Any], str], input_size: Union[int, Sequence[int]],
+            *args: Any, **kwargs: Any) -> PoolingWindows:
     """The windows of ``function(x, *args, **kwargs)`` for an ``x`` of spatial size
     ``input_size``, as the kernels place them.
 

@@ -41,6 +41,7 @@ memory; only the values of indices, which need the data, are checked as blocks c
 
 import math
 import operator
+from typing import Optional
 from dataclasses import dataclass
 
 import dask.array as da
@@ -446,7 +447,7 @@ class WholeSpec:
     function: str
     arguments: tuple         # (name, value) pairs of the arguments that are not arrays
     samples: object = None   # fractional pooling: every plane's samples, (N, C, nd)
-    n_starts: tuple = None   # the first plane of each N chunk, and N (None: unbatched)
+    n_starts: Optional[tuple] = None   # the first plane of each N chunk, and N (None: unbatched)
     c_starts: tuple = ()     # the first channel of each C chunk, and C
     c_axis: int = 0
 

@@ -18,6 +18,7 @@ and its two functions.
 import collections.abc
 import sys
 from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 
@@ -45,6 +46,7 @@ class Param:
     backward: bool = True
     keyword_only: bool = False
     doc: str = ""
+    type: str = "Any"   # its annotation in the type stubs (numbapool._stubs)
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,8 @@ class Example:
     arrays: str = "x"               # the forward's array arguments
     setup: str = ""                 # a line run before the call
     show: str = "{}.ravel().tolist()"   # how a result is printed
-    backward_arguments: str = None  # when the backward takes fewer arguments
-    backward_show: str = None       # how a gradient is printed, when not as a result
+    backward_arguments: Optional[str] = None  # when the backward takes fewer arguments
+    backward_show: Optional[str] = None       # how a gradient is printed, if not as a result
 
 
 @dataclass(frozen=True)
@@ -357,16 +359,16 @@ def _stride_as_ntuple(value, arguments, nd):
 
 _SIZES = "int or {nd}-tuple of ints"
 _INDICES_DOC = "The indices the forward returned."
-_KERNEL = Param("kernel_size", doc=f"{_SIZES}: the window size.")
-_STRIDE = Param("stride", None, doc=f"{_SIZES}: the window step (default: kernel_size).")
-_CEIL = Param("ceil_mode", False, doc=(
+_KERNEL = Param("kernel_size", type="Size", doc=f"{_SIZES}: the window size.")
+_STRIDE = Param("stride", None, type="Size | None", doc=f"{_SIZES}: the window step (default: kernel_size).")
+_CEIL = Param("ceil_mode", False, type="bool", doc=(
     "Round the output size up, keeping only windows that start inside the input or the "
     "left padding."))
-_RETURN_INDICES = Param("return_indices", False, backward=False, doc=(
+_RETURN_INDICES = Param("return_indices", False, backward=False, type="bool", doc=(
     "Also return the int64 position of each maximum, flattened over the spatial dims of "
     "its (n, c) plane (the input of ``max_unpool{nd}d``)."))
-_INDICES = Param("indices", forward=False, doc=_INDICES_DOC)
-_ADAPTIVE_SIZE = Param("output_size", backward=False, doc=(
+_INDICES = Param("indices", forward=False, type="ArrayT", doc=_INDICES_DOC)
+_ADAPTIVE_SIZE = Param("output_size", backward=False, type="AdaptiveSize", doc=(
     "int, {nd}-tuple of ints or None: the output's spatial size; a ``None`` entry keeps "
     "that input size. Output ``o`` covers ``[floor(o * in / out), ceil((o + 1) * in / "
     "out))``, so windows may overlap and differ in size, and ``out > in`` is allowed."))
@@ -378,9 +380,9 @@ OPS = (
     Op("max_pool", "MaxPool", (1, 2, 3),
        "{nd}-d max pooling, exactly as ``torch.nn.functional.max_pool{nd}d``.",
        (_INDICES, _KERNEL, _STRIDE,
-        Param("padding", 0, doc=f"{_SIZES}: implicit -inf padding on both sides, at most "
+        Param("padding", 0, type="Size", doc=f"{_SIZES}: implicit -inf padding on both sides, at most "
                                 "half the kernel."),
-        Param("dilation", 1, doc=f"{_SIZES}: the spacing between window taps."),
+        Param("dilation", 1, type="Size", doc=f"{_SIZES}: the spacing between window taps."),
         _CEIL, _RETURN_INDICES),
        (LayerParam("kernel_size"), LayerParam("stride", None, _default_to_kernel),
         LayerParam("padding", 0), LayerParam("dilation", 1),
@@ -397,13 +399,13 @@ OPS = (
     Op("avg_pool", "AvgPool", (1, 2, 3),
        "{nd}-d average pooling, as ``torch.nn.functional.avg_pool{nd}d``.",
        (_KERNEL, _STRIDE,
-        Param("padding", 0, doc=f"{_SIZES}: implicit zero padding, at most half the "
+        Param("padding", 0, type="Size", doc=f"{_SIZES}: implicit zero padding, at most half the "
                                 "kernel."),
         _CEIL,
-        Param("count_include_pad", True, doc=(
+        Param("count_include_pad", True, type="bool", doc=(
             "Count the padding in the divisor (windows are still clipped to the "
             "padding).")),
-        Param("divisor_override", None, doc=(
+        Param("divisor_override", None, type="int | None", doc=(
             "A fixed non-zero int divisor instead of the window size."))),
        (LayerParam("kernel_size"), LayerParam("stride", None, _default_to_kernel),
         LayerParam("padding", 0), LayerParam("ceil_mode", False),
@@ -440,7 +442,7 @@ OPS = (
     Op("adaptive_max_pool", "AdaptiveMaxPool", (1, 2, 3),
        "{nd}-d adaptive max pooling, as ``torch.nn.functional.adaptive_max_pool{nd}d``.",
        (_INDICES, _ADAPTIVE_SIZE,
-        Param("return_indices", False, backward=False, doc=(
+        Param("return_indices", False, backward=False, type="bool", doc=(
             "Also return the int64 flat index of each maximum within its (n, c) plane."))),
        (LayerParam("output_size"), LayerParam("return_indices", False)),
        ("output_size",),
@@ -453,7 +455,7 @@ OPS = (
        empty_channels_unbatched=True),
     Op("lp_pool", "LPPool", (1, 2, 3),
        "{nd}-d power-average pooling: ``(sum over the window of |x| ** p) ** (1 / p)``.",
-       (Param("norm_type", doc="float: p, non-zero; ``inf`` gives max |x| and ``-inf`` "
+       (Param("norm_type", type="float", doc="float: p, non-zero; ``inf`` gives max |x| and ``-inf`` "
                                "min |x|."),
         _KERNEL, _STRIDE, _CEIL),
        (LayerParam("norm_type"), LayerParam("kernel_size"), LayerParam("stride", None),
@@ -473,21 +475,21 @@ OPS = (
        "{nd}-d fractional max pooling, as "
        "``torch.nn.functional.fractional_max_pool{nd}d``.",
        (_INDICES,
-        Param("kernel_size", doc=f"{_SIZES}: the window size."),
-        Param("output_size", None, doc=(
+        Param("kernel_size", type="Size", doc=f"{_SIZES}: the window size."),
+        Param("output_size", None, type="Size | None", doc=(
             "int or {nd}-tuple of ints: the output size; give it or ``output_ratio``.")),
-        Param("output_ratio", None, doc=(
+        Param("output_ratio", None, type="Ratio | None", doc=(
             "float or {nd}-tuple of floats in (0, 1): the output size's ratio to the input "
             "size.")),
         _RETURN_INDICES,
-        Param("_random_samples", None, backward=False, doc=(
+        Param("_random_samples", None, backward=False, type="Any", doc=(
             "float array of shape (N', C, {nd}) in [0, 1) with N' >= N (1 for an unbatched "
             "input; the first N are used), optional: the samples that place the windows (in "
             "2d, sample 0 drives W and sample 1 drives H). Drawn from ``rng`` when "
             "omitted.")),
         Param("random_samples", None, backward=False, keyword_only=True, doc=(
             "the same as ``_random_samples``, by numbapool's name for it.")),
-        Param("rng", None, backward=False, keyword_only=True, doc=(
+        Param("rng", None, backward=False, keyword_only=True, type="np.random.Generator | None", doc=(
             "numpy.random.Generator, optional: the source of the samples (default: a "
             "fresh ``numpy.random.default_rng()``)."))),
        (LayerParam("kernel_size", REQUIRED, _as_ntuple),
@@ -512,14 +514,14 @@ OPS = (
     Op("max_unpool", "MaxUnpool", (1, 2, 3),
        "{nd}-d max unpooling, the partial inverse of ``max_pool{nd}d``, as "
        "``torch.nn.functional.max_unpool{nd}d``.",
-       (Param("indices", doc=("integer array of x's shape: flat positions within each "
+       (Param("indices", type="ArrayT", doc=("integer array of x's shape: flat positions within each "
                               "output (n, c) plane, as ``max_pool{nd}d`` returns.")),
-        Param("kernel_size", doc=(f"{_SIZES}: the pooling's window size; with stride and "
+        Param("kernel_size", type="Size", doc=(f"{_SIZES}: the pooling's window size; with stride and "
                                   "padding it gives the default output size "
                                   "``(in - 1) * stride + kernel_size - 2 * padding``.")),
-        Param("stride", None, doc=f"{_SIZES}: the pooling's step (default: kernel_size)."),
-        Param("padding", 0, doc=f"{_SIZES}: the pooling's padding."),
-        Param("output_size", None, doc=(
+        Param("stride", None, type="Size | None", doc=f"{_SIZES}: the pooling's step (default: kernel_size)."),
+        Param("padding", 0, type="Size", doc=f"{_SIZES}: the pooling's padding."),
+        Param("output_size", None, type="Sequence[int] | None", doc=(
             "sequence of {nd} ints (optionally led by N and C), optional: another output "
             "size, strictly within ``stride`` of the default."))),
        (LayerParam("kernel_size", REQUIRED, _as_ntuple),

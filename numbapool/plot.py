@@ -6,7 +6,15 @@
 >>> ax = plot_windows(npl.windows(npl.adaptive_avg_pool2d, (4, 4), (3, 4)))
 """
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Optional, Union
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import os
+
+    from numbapool._inspection import PoolingWindows
 
 
 def _pyplot():
@@ -18,7 +26,8 @@ def _pyplot():
     return plt
 
 
-def plot_windows(windows, outputs=None, ax=None):
+def plot_windows(windows: "PoolingWindows", outputs: Optional[Iterable[Any]] = None,
+                 ax: Any = None) -> Any:
     """Draw the input grid of a 1d or 2d pooling call and the windows of ``outputs``.
 
     ``windows`` is what ``numbapool.windows`` (or ``layer.windows``) returns; ``outputs``
@@ -91,7 +100,8 @@ def plot_windows(windows, outputs=None, ax=None):
     return ax
 
 
-def plot_benchmark(run, path=None):
+def plot_benchmark(run: dict[str, Any],
+                   path: Union[str, "os.PathLike[str]", None] = None) -> Any:
     """A bar chart of a benchmark run's ratios to PyTorch (``python -m numbapool bench``'s
     JSON, as a dict), one bar per case and layout, with a line at 1.0 (parity). Saved to
     ``path`` when given; returns the Figure."""

@@ -69,7 +69,7 @@ def median_times(fns, budget_s, min_samples) -> list[float]:
     inner = [math.ceil(_MIN_SAMPLE_S / t) for t in per_call]
     cost = sum(t * n for t, n in zip(per_call, inner))
     samples = min(_MAX_SAMPLES, max(min_samples, int(budget_s / cost)))
-    times = [[] for _ in fns]
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(samples):
         for fn, n, ts in zip(fns, inner, times):
             ts.append(_clock(fn, n))
@@ -185,7 +185,7 @@ def compile_times(cases) -> list[dict]:
     channels-last first call comes after the channels-first one, so it shows the
     extra compile a second memory layout costs.
     """
-    per_op = {}
+    per_op: dict = {}
     for case in _available(cases):
         per_op.setdefault((case.op, case.kind), case)
     # The child must import this numbapool even when it is not installed.

@@ -134,7 +134,7 @@ def build(case: Case, dtype=np.float32, torch=None, xp=np) -> Bench:
     torch_forward = getattr(torch.nn.functional, case.op) if torch is not None else None
     if case.kind == "forward":
         torch_call = None
-        if torch is not None:
+        if torch_forward is not None:
             torch_call = partial(torch_forward, _tensor(torch, x), **case.kwargs)
         return Bench(partial(forward, x, **case.kwargs), torch_call, (x,))
 
@@ -149,17 +149,17 @@ def build(case: Case, dtype=np.float32, torch=None, xp=np) -> Bench:
     # The backward functions infer output_size from grad_output.
     kwargs = {k: v for k, v in case.kwargs.items() if k != "output_size"}
     args = (grad, x, indices) if with_indices else (grad, x)
-    torch_call = None
-    if torch is not None:
+    torch_gradient = None
+    if torch_forward is not None:
         xt = _tensor(torch, x).requires_grad_()
         yt = torch_forward(xt, **case.kwargs)
         gt = _tensor(torch, grad)
 
-        def torch_call():
+        def torch_gradient():
             return torch.autograd.grad(yt, xt, gt, retain_graph=True)[0]
 
     reads = (grad, indices) if with_indices else (grad,)
-    return Bench(partial(backward, *args, **kwargs), torch_call, reads)
+    return Bench(partial(backward, *args, **kwargs), torch_gradient, reads)
 
 
 def moved_bytes(bench: Bench, result) -> int:
