@@ -31,9 +31,10 @@ def plot_windows(windows: "PoolingWindows", outputs: Optional[Iterable[Any]] = N
     """Draw the input grid of a 1d or 2d pooling call and the windows of ``outputs``.
 
     ``windows`` is what ``numbapool.windows`` (or ``layer.windows``) returns; ``outputs``
-    lists output positions (tuples; default: up to six along the diagonal). Input cells are
-    grey squares, the padding a hatched border, each window an outline in its own colour
-    with a dot on every tap it reads (dilation shows as gaps). Returns the matplotlib Axes.
+    lists output positions (tuples; default: up to eight along the diagonal). Input cells
+    are grey squares, the padding a hatched border, each window an outline in its own
+    colour with a dot on every tap it reads (dilation shows as gaps). Returns the
+    matplotlib Axes.
 
     >>> import matplotlib
     >>> matplotlib.use("Agg")      # no screen needed
@@ -52,7 +53,7 @@ def plot_windows(windows: "PoolingWindows", outputs: Optional[Iterable[Any]] = N
     height = 1 if rows is None else windows.input_size[0]
     width = windows.input_size[-1]
     if outputs is None:  # the diagonal shows overlaps (or gaps) along both dims
-        outputs = [(i,) * len(dims) for i in range(min(6, *windows.output_size))]
+        outputs = [(i,) * len(dims) for i in range(min(8, *windows.output_size))]
     outputs = [tuple(int(i) for i in np.atleast_1d(o)) for o in outputs]
     if ax is None:
         _, ax = plt.subplots(figsize=(1 + 0.45 * width, 1 + 0.45 * height))
@@ -80,7 +81,7 @@ def plot_windows(windows: "PoolingWindows", outputs: Optional[Iterable[Any]] = N
         inset = 0.06 + 0.04 * (n % 4)  # neighbours' outlines stay apart where they overlap
         ax.add_patch(plt.Rectangle((c0 + inset, r0 + inset), c1 - c0 - 2 * inset,
                                    r1 - r0 - 2 * inset, fill=False, edgecolor=colour,
-                                   linewidth=2, label=f"output {output}"))
+                                   linewidth=2, label=f"output {output[0] if len(output) == 1 else output}"))
         region = windows.region(*output)
         taps_r = [0] if rows is None else list(region[0])
         taps_c = list(region[-1])

@@ -22,6 +22,7 @@ PNG = b"\x89PNG"
 
 @pytest.mark.parametrize("windows, outputs, drawn", [
     (npl.windows(npl.adaptive_avg_pool2d, (4, 4), (3, 4)), None, 3),
+    (npl.windows(npl.adaptive_avg_pool2d, (13, 13), 7), None, 7),   # every diagonal window
     (npl.windows(npl.max_pool2d, (7, 7), 3, 2, 1, dilation=2), [(0, 0), (2, 1)], 2),
     (npl.windows(npl.avg_pool1d, (9,), 3, 2, 1, ceil_mode=True), [0, 4], 2),
 ])
