@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from numbapool.benchmark import CASES, LAYOUTS, Regression, compare, main, unmatched
+from numbapool.benchmark import (
+    CASES,
+    LAYOUTS,
+    Regression,
+    _by_id,
+    compare,
+    main,
+    settle,
+    unmatched,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,3 +109,86 @@ def test_bench_writes_no_file_unless_asked(tmp_path):
                           text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     assert [r["id"] for r in json.loads(out.read_text())["cases"]] == ["tiny_max2-1x64x7x7-cf"]
+
+
+# ---------------------------------------------------------------------------------------
+# Re-measuring before failing (synthetic records), then real runs kept short
+
+
+def test_a_case_that_is_fast_again_when_remeasured_passes():
+    baseline = run_of(a=(2.0, 0.5), b=(2.0, 0.5))
+    current = run_of(a=(1.0, 0.5), b=(2.0, 0.5))
+    again = iter([{"id": "a", "ratio": 1.95, "roofline": 0.5}])
+    regressions, inconclusive = settle(baseline, current, 1.15, lambda case: next(again))
+    assert regressions == inconclusive == []
+    assert _by_id(current)["a"]["measurements"] == [1.0, 1.95]
+
+
+def test_a_case_slower_in_every_measurement_fails_with_its_best():
+    baseline = run_of(a=(2.0, 0.5))
+    current = run_of(a=(1.0, 0.5))
+    again = iter([{"id": "a", "ratio": 1.2, "roofline": 0.5, "busy_elsewhere": 0.01},
+                  {"id": "a", "ratio": 1.1, "roofline": 0.5, "busy_elsewhere": 0.0}])
+    regressions, inconclusive = settle(baseline, current, 1.15, lambda case: next(again))
+    assert regressions == [Regression("a", "ratio", 2.0, 1.2)] and inconclusive == []
+
+
+def test_a_slowdown_measured_on_a_busy_machine_is_inconclusive(capsys):
+    baseline = run_of(a=(2.0, 0.5))
+    current = {"cases": [{"id": "a", "ratio": 0.9, "roofline": 0.5, "busy_elsewhere": 0.6}]}
+    busy = {"id": "a", "ratio": 1.0, "roofline": 0.5, "busy_elsewhere": 0.5}
+    regressions, inconclusive = settle(baseline, current, 1.15, lambda case: dict(busy))
+    assert regressions == [] and [r.case for r in inconclusive] == ["a"]
+
+
+CASE = "adaptive_avg7-64x512x13x13-cf"
+# numbapool made exactly 1.3 times slower: each call busy-waits 30% of its own time
+PLANTED = """
+import sys, time
+import numbapool.benchmark as bench
+build = bench.build
+def slowed(case, **kwargs):
+    made = build(case, **kwargs)
+    def slower():
+        start = time.perf_counter()
+        result = made.numbapool()
+        end = time.perf_counter() + 0.3 * (time.perf_counter() - start)
+        while time.perf_counter() < end:
+            pass
+        return result
+    return bench.Bench(slower, made.torch, made.reads)
+bench.build = slowed
+sys.exit(bench.main(sys.argv[1:]))
+"""
+
+
+def bench(*args, planted=False):
+    code = ["-c", PLANTED] if planted else ["-m", "numbapool", "bench"]
+    return subprocess.run([sys.executable, *code, "--quick", "--cases", CASE, *map(str, args)],
+                          cwd=ROOT, capture_output=True, text=True)
+
+
+@pytest.fixture
+def baseline(tmp_path):
+    pytest.importorskip("torch")   # the ratio to PyTorch is what cancels the machine's speed
+    path = tmp_path / "baseline.json"
+    assert bench("--out", path).returncode == 0
+    return path
+
+
+def test_same_code_with_a_cpu_hog_started_in_between_passes(baseline):
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            for _ in range(os.cpu_count() or 1)]
+    try:
+        result = bench("--compare", baseline)
+    finally:
+        for hog in hogs:
+            hog.kill()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "noise seen:" in result.stdout
+
+
+def test_planted_slowdown_of_1_3_fails(baseline):
+    result = bench("--compare", baseline, "--max-slowdown", "1.15", planted=True)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"REGRESSION {CASE}" in result.stdout
