@@ -154,6 +154,23 @@ def gradient_gatherer(windows, reduction, load, inline):
 
 
 @functools.cache
+def row_writer(accumulate, load):
+    """``put(values, out, n, c, j, at)``: value ``j`` of row (n, c) of ``values`` written
+    (``accumulate=False``) or added at position ``at`` of row (n, c) of ``out``, both
+    (N, C, 1, 1, L) views; nothing where ``at`` lies outside the row."""
+
+    @register_jitable
+    def put(values, out, n, c, j, at):
+        if 0 <= at < out.shape[4]:
+            if accumulate:
+                out[n, c, 0, 0, at] += load(values[n, c, 0, 0, j])
+            else:
+                out[n, c, 0, 0, at] = values[n, c, 0, 0, j]
+
+    return put
+
+
+@functools.cache
 def plane_scatterer(accumulate, load, lanes):
     """``scatter_plane(values, idx, out, n, c, lane, zero)``: zero plane (n, c) of ``out``,
     then write (``accumulate=False``: the last one wins) or add each value of the plane
@@ -161,6 +178,7 @@ def plane_scatterer(accumulate, load, lanes):
     ``at % lanes == lane``, so each position has one writer and keeps that order; indices
     outside the plane are skipped. Max unpooling, and max-type gradients when the windows
     are unknown (fractional pooling after the fact)."""
+    put = row_writer(accumulate, load)
 
     @register_jitable
     def scatter_plane(values, idx, out, n, c, lane, zero):
@@ -172,11 +190,8 @@ def plane_scatterer(accumulate, load, lanes):
                 out[n, c, 0, 0, at] = zero
             for j in range(values.shape[4]):
                 at = np.int64(idx[n, c, 0, 0, j])
-                if 0 <= at < width and (lanes == 1 or at % lanes == lane):
-                    if accumulate:
-                        out[n, c, 0, 0, at] += load(values[n, c, 0, 0, j])
-                    else:
-                        out[n, c, 0, 0, at] = values[n, c, 0, 0, j]
+                if lanes == 1 or at % lanes == lane:
+                    put(values, out, n, c, j, at)
             return
         if lanes == 1:
             for d in range(depth):

@@ -72,6 +72,12 @@ CASES: list[Case] = [
     *_both_layouts("adaptive_max2", "adaptive_max_pool2d", WIDE, output_size=2),
     *_both_layouts("max3d_2", "max_pool3d", (4, 32, 32, 64, 64), kernel_size=2),
     *_both_layouts("max1d_3s1", "max_pool1d", (64, 64, 4096), kernel_size=3, stride=1),
+    *_both_layouts("lp2_3s2", "lp_pool2d", IMAGE, norm_type=2, kernel_size=3, stride=2),
+    # fixed samples (drawn by build) so that both place the same windows
+    *_both_layouts("fractional_max3", "fractional_max_pool2d", IMAGE, kernel_size=3,
+                   output_ratio=(0.5, 0.5)),
+    # the shape is the unpooled output's; the input is max_pool2d's (values, indices)
+    *_both_layouts("max_unpool2", "max_unpool2d", IMAGE, kernel_size=2),
     *_both_layouts("tiny_global_avg", "adaptive_avg_pool2d", (1, 64, 7, 7), output_size=1),
     *_both_layouts("tiny_max2", "max_pool2d", (1, 64, 7, 7), kernel_size=2),
     *_both_layouts("max3s2p1_bwd", "max_pool2d", IMAGE, "backward",
@@ -121,6 +127,24 @@ def _tensor(torch, array):
     return torch.as_tensor(array, device="cuda")
 
 
+def _autograd(torch, output, input, grad_output):
+    return torch.autograd.grad(output, input, grad_output, retain_graph=True)[0]
+
+
+def _forward_arguments(case: Case, x, dtype, xp):
+    """The arrays a forward case passes (``x``; unpooling: max pooling's values and
+    indices of ``x``) and its keyword arguments (fractional pooling: with samples)."""
+    kwargs = dict(case.kwargs)
+    if case.op.startswith("max_unpool"):
+        pool = getattr(npl, case.op.replace("unpool", "pool"))
+        return pool(x, return_indices=True, **kwargs), kwargs
+    if case.op.startswith("fractional"):
+        n, c, *spatial = case.shape
+        samples = np.random.default_rng(2).random((n, c, len(spatial)), dtype=dtype)
+        kwargs["_random_samples"] = xp.asarray(samples)
+    return (x,), kwargs
+
+
 def build(case: Case, dtype=np.float32, torch=None, xp=np) -> Bench:
     """Set up a case on arrays of ``xp``; pass the ``torch`` module to also get the
     PyTorch callable.
@@ -133,10 +157,13 @@ def build(case: Case, dtype=np.float32, torch=None, xp=np) -> Bench:
     forward = getattr(npl, case.op)
     torch_forward = getattr(torch.nn.functional, case.op) if torch is not None else None
     if case.kind == "forward":
+        arrays, kwargs = _forward_arguments(case, x, dtype, xp)
         torch_call = None
         if torch_forward is not None:
-            torch_call = partial(torch_forward, _tensor(torch, x), **case.kwargs)
-        return Bench(partial(forward, x, **case.kwargs), torch_call, (x,))
+            torch_call = partial(torch_forward, *(_tensor(torch, a) for a in arrays),
+                                 **{k: _tensor(torch, v) if hasattr(v, "shape") else v
+                                    for k, v in kwargs.items()})
+        return Bench(partial(forward, *arrays, **kwargs), torch_call, arrays)
 
     with_indices = "max" in case.op
     if with_indices:
@@ -153,10 +180,7 @@ def build(case: Case, dtype=np.float32, torch=None, xp=np) -> Bench:
     if torch_forward is not None:
         xt = _tensor(torch, x).requires_grad_()
         yt = torch_forward(xt, **case.kwargs)
-        gt = _tensor(torch, grad)
-
-        def torch_gradient():
-            return torch.autograd.grad(yt, xt, gt, retain_graph=True)[0]
+        torch_gradient = partial(_autograd, torch, yt, xt, _tensor(torch, grad))
 
     reads = (grad, indices) if with_indices else (grad,)
     return Bench(partial(backward, *args, **kwargs), torch_gradient, reads)
