@@ -151,6 +151,31 @@ def test_validation_does_not_depend_on_what_was_called_before():
     assert run_python(code).strip() == str(["TypeError"] * 4) + " " + str(["TypeError"] * 4)
 
 
+# --- channels-last scatter (unpooling, fractional gradients) ---------------------------
+
+
+@pytest.mark.parametrize("n, c, size", [(3, 70, (20, 24)), (2, 130, (9, 9)), (1, 5, (64, 64))])
+def test_channels_last_unpooling_with_repeated_indices_matches_the_reference(n, c, size):
+    # channel blocks that do not divide C, one block, a single batch entry; sizes on both
+    # sides of the parallel threshold; many indices repeat (the last one must win)
+    rng = np.random.default_rng(n * c)
+    x = rng.standard_normal((n, *size, c)).astype(np.float32).transpose(0, 3, 1, 2)
+    out_size = tuple(2 * s for s in size)
+    idx = rng.integers(0, np.prod(out_size) // 8, size=(n, *size, c)).transpose(0, 3, 1, 2)
+    got = npl.max_unpool2d(x, idx, 2, output_size=out_size)
+    assert_exact(got, ref.max_unpool(x, idx, out_size))
+    assert got.strides[1] == got.itemsize   # channels-last memory kept
+    # the accumulating scatter: fractional pooling's gradient in both layouts
+    samples = rng.random((n, c, 2)).astype(np.float32)
+    y, ind = npl.fractional_max_pool2d(x, 2, output_size=(size[0] // 2, size[1] // 2),
+                                       return_indices=True, random_samples=samples)
+    grad = rng.standard_normal(y.shape).astype(np.float32)
+    args = (2, (size[0] // 2, size[1] // 2))
+    assert_exact(npl.fractional_max_pool2d_backward(grad, x, ind, *args),
+                 npl.fractional_max_pool2d_backward(*map(np.ascontiguousarray, (grad, x, ind)),
+                                                    *args))
+
+
 # --- unpooling's output_size follows data_format ------------------------------------------
 
 
