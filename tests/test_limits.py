@@ -220,11 +220,15 @@ def test_masked_arrays_are_refused_in_a_fresh_process_and_after_plain_calls():
 
 @pytest.mark.parametrize("name", ["max_pool2d", "adaptive_max_pool2d", "max_pool1d",
                                   "adaptive_max_pool3d", "max_pool3d"])
-def test_max_gradients_refuse_indices_their_windows_cannot_report(name):
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_max_gradients_refuse_indices_their_windows_cannot_report(name, channels_last):
     """An index outside its output's window (one from another call, or out of the plane)
-    is a ValueError, not a dropped or misplaced gradient."""
+    is a ValueError, not a dropped or misplaced gradient, in either memory layout and
+    wherever it sits (first or last channel and position)."""
     nd = int(name[-2])
     x = np.random.default_rng(2).standard_normal((2, 3) + (6,) * nd).astype(np.float32)
+    if channels_last:
+        x = np.ascontiguousarray(np.moveaxis(x, 1, -1)).transpose(0, nd + 1, *range(1, nd + 1))
     args = (2,) if name.startswith("max") else (3,)
     out, idx = getattr(npl, name)(x, *args, return_indices=True)
     backward = getattr(npl, name + "_backward")
@@ -234,10 +238,12 @@ def test_max_gradients_refuse_indices_their_windows_cannot_report(name):
                  np.float32)
     plane = 6 ** nd
     for bad_value in (plane, -1, int(idx.flat[-1])):  # past the plane, negative, far away
-        bad = idx.copy()
-        bad.flat[0] = bad_value
-        with pytest.raises(ValueError, match="indic|index"):
-            backward(grad, x, bad, *backward_args)
+        for at in (0, -1):
+            bad = idx.copy(order="K")   # in idx's memory layout
+            bad[(at,) * bad.ndim] = bad_value if at == 0 or bad_value != int(idx.flat[-1]) \
+                else int(idx.flat[0])
+            with pytest.raises(ValueError, match="indic|index"):
+                backward(grad, x, bad, *backward_args)
 
 
 # --- a layer's kept input -----------------------------------------------------------------
