@@ -62,9 +62,14 @@ _BACKWARD_MEMORY = """\
     GPU's check of indices takes one byte per index."""
 
 
+def ranked(text, nd):
+    """``text`` with ``{nd}`` replaced by the rank."""
+    return text.replace("{nd}", str(nd))
+
+
 def wrapped(text, nd, indent=4):
     """``text`` with ``{nd}`` replaced by the rank, filled to the docstring width."""
-    return textwrap.fill(text.replace("{nd}", str(nd)), width=WIDTH,
+    return textwrap.fill(ranked(text, nd), width=WIDTH,
                          initial_indent=" " * indent, subsequent_indent=" " * indent)
 
 
@@ -104,7 +109,7 @@ def _lines(source, output=None):
 def _start(op, nd):
     size = op.example.size
     shape = ", ".join(["1", "1", *[str(size)] * nd])
-    setup = [op.example.setup.replace("{nd}", str(nd))] if op.example.setup else []
+    setup = [ranked(op.example.setup, nd)] if op.example.setup else []
     return _lines(["import numpy as np", "import numbapool as npl",
                    f"x = np.arange({float(size ** nd)}).reshape({shape})", *setup])
 
@@ -127,14 +132,14 @@ def _backward_call(op, nd, grad):
     arguments = example.arguments if example.backward_arguments is None \
         else example.backward_arguments
     arguments = ", ".join(filter(None, [grad, example.arrays + indices, arguments]))
-    return f"npl.{op.function_name(nd)}_backward({arguments})".replace("{nd}", str(nd))
+    return ranked(f"npl.{op.function_name(nd)}_backward({arguments})", nd)
 
 
 def _function_example(op, nd):
     outputs = OUTPUTS.get(op.function_name(nd), {})
     call = f"npl.{op.function_name(nd)}({op.example.arrays}, {op.example.arguments})"
     return _section("Example", _start(op, nd) + _lines(
-        [_show(op, call.replace("{nd}", str(nd)))], outputs.get("forward")))
+        [_show(op, ranked(call, nd))], outputs.get("forward")))
 
 
 def _backward_example(op, nd):
@@ -142,10 +147,11 @@ def _backward_example(op, nd):
     example = op.example
     result = "out, indices" if _with_indices(op) else "out"
     extra = ", return_indices=True" if _with_indices(op) else ""
-    forward = (f"{result} = npl.{op.function_name(nd)}({example.arrays}, "
-               f"{example.arguments}{extra})".replace("{nd}", str(nd)))
-    return _section("Example", _start(op, nd) + _lines([forward]) + _lines(
-        [_show(op, _backward_call(op, nd, "np.ones_like(out)"), backward=True)], outputs.get("backward")))
+    forward = ranked(f"{result} = npl.{op.function_name(nd)}({example.arrays}, "
+                     f"{example.arguments}{extra})", nd)
+    backward = _show(op, _backward_call(op, nd, "np.ones_like(out)"), backward=True)
+    return _section("Example", _start(op, nd) + _lines([forward])
+                    + _lines([backward], outputs.get("backward")))
 
 
 def _layer_example(op, nd):
@@ -153,7 +159,7 @@ def _layer_example(op, nd):
     example = op.example
     construct = f"pool = npl.nn.{op.layer_name(nd)}({example.arguments})"
     return _section("Example", _start(op, nd)
-                    + _lines([construct.replace("{nd}", str(nd)), "pool"],
+                    + _lines([ranked(construct, nd), "pool"],
                              outputs.get("repr"))
                     + _lines([f"out = pool({example.arrays})", _show(op, "out")],
                              outputs.get("forward"))
@@ -168,7 +174,7 @@ def _layer_example(op, nd):
 def function_doc(op, nd):
     first, last = SHAPES[nd]
     return "\n\n".join([
-        op.summary.replace("{nd}", str(nd)),
+        ranked(op.summary, nd),
         _section("Parameters", "\n".join([
             _INPUT.format(first=first, last=last), _params(op.forward_params(), nd),
             _DATA_FORMAT])),
@@ -204,7 +210,7 @@ def layer_doc(op, nd, params):
     calls = ("``layer(input, indices, output_size=None)``"
              if op.name == "max_unpool" else "``layer(input)``")
     return "\n\n".join([
-        op.summary.replace("{nd}", str(nd)).replace(
+        ranked(op.summary, nd).replace(
             f"torch.nn.functional.{function}", f"torch.nn.{op.layer_name(nd)}"),
         wrapped(f"A layer with PyTorch's constructor, attributes and repr; {calls} returns "
                 f"``numbapool.{function}`` of its arguments, and ``layer.backward"

@@ -375,6 +375,7 @@ _ADAPTIVE_SIZE = Param("output_size", backward=False, type="AdaptiveSize", doc=(
 
 _DETERMINISTIC = ("Its backward is deterministic on the GPU too, where PyTorch's CUDA one is not "
                   "(it raises under ``torch.use_deterministic_algorithms(True)``).")
+_DETERMINISTIC_3D = "In 3d, its" + _DETERMINISTIC[len("Its"):]
 
 OPS = (
     Op("max_pool", "MaxPool", (1, 2, 3),
@@ -395,7 +396,7 @@ OPS = (
                      "dilation * (kernel_size - 1) - 1) / stride) + 1``, " "rounded up with ``ceil_mode`` (a last window must start inside the input or the left padding)."),
        example=Example(3, "2, stride=1"),
        forward=_max_pool, backward=_max_pool_backward,
-       differences="In 3d, " + _DETERMINISTIC[0].lower() + _DETERMINISTIC[1:]),
+       differences=_DETERMINISTIC_3D),
     Op("avg_pool", "AvgPool", (1, 2, 3),
        "{nd}-d average pooling, as ``torch.nn.functional.avg_pool{nd}d``.",
        (_KERNEL, _STRIDE,
@@ -419,7 +420,7 @@ OPS = (
                      "kernel_size) / stride) + 1``, " "rounded up with ``ceil_mode`` (a last window must start inside the input or the left padding)."),
        example=Example(3, "2, stride=1"),
        forward=_avg_pool, backward=_avg_pool_backward,
-       differences="In 3d, " + _DETERMINISTIC[0].lower() + _DETERMINISTIC[1:],
+       differences=_DETERMINISTIC_3D,
        # PyTorch's AvgPool1d has no divisor_override and stores its sizes as 1-tuples
        layer_params_by_dim={1: (
            LayerParam("kernel_size", REQUIRED, _as_ntuple),

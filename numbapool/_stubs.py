@@ -33,10 +33,12 @@ _INPUTS = (("NumPyInput", "NDArray[Any]", "Indices"), ("ArrayT", "ArrayT", "Arra
 _DATA_FORMAT = "data_format: DataFormat = ..."
 
 
+def _annotated(name, annotation, default):
+    return f"{name}: {annotation}" + ("" if default is _ops.REQUIRED else " = ...")
+
+
 def _param(p, array, literal=None):
-    annotation = literal or p.type.replace("ArrayT", array)
-    default = "" if p.default is _ops.REQUIRED else " = ..."
-    return f"{p.name}: {annotation}{default}"
+    return _annotated(p.name, literal or p.type.replace("ArrayT", array), p.default)
 
 
 def _def(name, params, result, overload=False):
@@ -99,10 +101,8 @@ def _layer(op, nd):
     params = op.constructor_params(nd)
 
     def text(p):
-        annotation = by_name[p.name].type.replace("ArrayT", "Any") if p.name in by_name \
-            else "Any"
-        default = "" if p.default is _ops.REQUIRED else " = ..."
-        return f"{p.name}: {annotation}{default}"
+        annotation = by_name[p.name].type if p.name in by_name else "Any"
+        return _annotated(p.name, annotation.replace("ArrayT", "Any"), p.default)
 
     init = ["self", *(text(p) for p in params if not p.keyword_only), "*",
             *(text(p) for p in params if p.keyword_only), _DATA_FORMAT]
