@@ -129,14 +129,28 @@ def _import_torch():
     return torch
 
 
-def _time_bench(bench: Bench, budget_s, min_samples) -> tuple[float, float | None, float]:
-    """Median seconds per call of numbapool and of PyTorch (None without torch), and the
-    noise seen: the spread of the paired ratios (PyTorch's time over numbapool's in
-    back-to-back samples), or of numbapool's times without torch."""
-    if bench.torch is None:
-        (times,) = sample_times([bench.numbapool], budget_s, min_samples)
-        return statistics.median(times), None, spread(times)
-    ours, theirs = sample_times([bench.numbapool, bench.torch], budget_s, min_samples)
+PLACEMENTS = 3
+"""How many times a case's arrays are allocated afresh while it is timed, its time
+budget split among them. Where the arrays land in memory moves a kernel's time by
+several percent (one allocation gave ratios 1.91-2.25 across six runs of the same
+code), so one allocation per run would make two runs of the same code disagree."""
+
+
+def _time_case(case: Case, torch, budget_s, min_samples) -> tuple[float, float | None, float]:
+    """Median seconds per call of numbapool and of PyTorch (None without torch) over
+    ``PLACEMENTS`` fresh builds of ``case``, and the noise seen: the spread of the paired
+    ratios (PyTorch's time over numbapool's in back-to-back samples), or of numbapool's
+    times without torch."""
+    ours: list[float] = []
+    theirs: list[float] = []
+    for _ in range(PLACEMENTS):
+        bench = build(case, torch=torch)
+        fns = [bench.numbapool] if bench.torch is None else [bench.numbapool, bench.torch]
+        times = sample_times(fns, budget_s / PLACEMENTS, min_samples)
+        ours += times[0]
+        theirs += times[-1] if bench.torch is not None else []
+    if not theirs:
+        return statistics.median(ours), None, spread(ours)
     return (statistics.median(ours), statistics.median(theirs),
             spread([t / o for o, t in zip(ours, theirs)]))
 
@@ -167,10 +181,10 @@ def busy_elsewhere(before, after, wall_s) -> float | None:
 
 def run_case(case: Case, torch, bandwidth, budget_s, min_samples) -> dict:
     """Time one case; the numbers are in the returned record."""
-    bench = build(case, torch=torch)
+    bench = build(case)
     nbytes = moved_bytes(bench, bench.numbapool())
     before, start = _cpu_seconds(), time.perf_counter()
-    t_npl, t_torch, noise = _time_bench(bench, budget_s, min_samples)
+    t_npl, t_torch, noise = _time_case(case, torch, budget_s, min_samples)
     elsewhere = busy_elsewhere(before, _cpu_seconds(), time.perf_counter() - start)
     return {
         "id": case.id,
@@ -223,7 +237,7 @@ def run_overhead(cases, torch, budget_s, min_samples) -> list[dict]:
     """Median microseconds per call on tiny inputs, numbapool vs PyTorch."""
     records = []
     for case in _available(cases):
-        t_npl, t_torch, _ = _time_bench(build(case, torch=torch), budget_s, min_samples)
+        t_npl, t_torch, _ = _time_case(case, torch, budget_s, min_samples)
         records.append({"id": case.id, "numbapool_us": t_npl * 1e6,
                         "torch_us": None if t_torch is None else t_torch * 1e6})
         print(f"{case.id:36} numbapool {t_npl * 1e6:8.1f} us   torch {_fmt(t_torch, '8.1f', 1e6)} us")
@@ -508,6 +522,11 @@ def _report_comparison(baseline: dict, current: dict, max_slowdown: float, basel
     if not regressions:
         print(f"no case slower than {baseline_path} by more than {max_slowdown:.2f}x"
               + (" on a quiet machine" if inconclusive else ""))
+        # How near the limit the run came says how much a verdict can be trusted.
+        closest = max(compare(baseline, current, 0.0), key=lambda r: r.slowdown, default=None)
+        if closest is not None:
+            print(f"closest: {closest.case}: {closest.metric} {closest.baseline:.3g} -> "
+                  f"{closest.current:.3g} ({closest.slowdown:.2f}x)")
     return 1 if regressions else 0
 
 
