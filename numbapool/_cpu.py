@@ -29,6 +29,7 @@ parameters, so importing numbapool compiles nothing.
 """
 
 import functools
+import math
 import os
 import threading
 
@@ -100,8 +101,11 @@ PARALLEL_MIN_WORK = 1 << 15
 
 
 def _parallel(*arrays):
-    return not _ThreadSafe.forked_from_openmp and \
-        sum(a.size for a in arrays) >= PARALLEL_MIN_WORK
+    return _parallel_for(sum(a.size for a in arrays))
+
+
+def _parallel_for(work):
+    return not _ThreadSafe.forked_from_openmp and work >= PARALLEL_MIN_WORK
 
 
 def _cl(array):
@@ -747,41 +751,50 @@ class CpuBackend(Backend):
         lines = window_extent(dims.depth, windows) * window_extent(dims.height, windows)
         return lines > EXACT_TAPS or window_extent(dims.width, windows) > RUN
 
-    def reduce_windows(self, x, out, idx, dims, windows, reduction, element, options,
-                       samples, with_indices, channels_last):
-        parallel = _parallel(x, out)
+    def window_reducer(self, x, out_shape, dims, windows, reduction, element, options, samples,
+                       with_indices, channels_last):
+        parallel = _parallel_for(x.size + math.prod(out_shape))
         initial = reduction.initial(element)
         run_zero = element.value.type(0)
         if samples is None:
             samples = _NO_SAMPLES
         if windows is _windows.ADAPTIVE and not reduction.selects and not channels_last \
                 and x.shape[2] * x.shape[3] == 1 \
-                and dims.depth.out == dims.height.out == dims.width.out == 1:
-            rows = _rows(x)
-            if rows is not None:  # global pooling of channels-first planes
-                kernel = global_sum_kernel(reduction, element.load, element.carries, parallel)
-                kernel(rows, out.reshape(-1), initial, run_zero, options)
-                return
-        windows, dims = _windows_for(windows, dims, x.nbytes)
+                and dims.depth.out == dims.height.out == dims.width.out == 1 \
+                and _rows(x) is not None:
+            # global pooling of channels-first planes, each plane a row
+            kernel = global_sum_kernel(reduction, element.load, element.carries, parallel)
+            return lambda x, out, idx: kernel(_rows(x), out.reshape(-1), initial, run_zero,
+                                              options)
+        windows, (dim_d, dim_h, dim_w) = _windows_for(windows, dims, x.nbytes)
         if channels_last and windows.per_plane:
             # windows that differ per plane cannot share a C-long line: the shared body,
             # C innermost (1.6x the channels-first twin on channels-last memory)
-            reduce_kernel(windows, reduction, element.load, with_indices, parallel)(
-                x, out, idx, *dims, samples, initial, options)
-        elif channels_last:
+            kernel = reduce_kernel(windows, reduction, element.load, with_indices, parallel)
+            return lambda x, out, idx: kernel(x, out, idx, dim_d, dim_h, dim_w, samples,
+                                              initial, options)
+        if channels_last:
             kernel = channels_last_kernel(windows, reduction, element.load, with_indices,
                                           element.carries and not reduction.selects, parallel)
-            kernel(_cl(x), _cl(out), _cl(idx), *dims, samples, initial, run_zero, options)
-        elif reduction.selects:
-            max_rows_kernel(windows, reduction, element.load, with_indices, parallel)(
-                x, out, idx, *dims, samples, initial, options)
-        else:
-            chunks = _chunks(out.size // out.shape[4], parallel)
-            lines = np.empty((chunks, x.shape[4]), element.value)
-            carried = np.empty((chunks, x.shape[4]) if element.carries else (1, 1),
+            return lambda x, out, idx: kernel(_cl(x), _cl(out), _cl(idx), dim_d, dim_h, dim_w,
+                                              samples, initial, run_zero, options)
+        if reduction.selects:
+            kernel = max_rows_kernel(windows, reduction, element.load, with_indices, parallel)
+            return lambda x, out, idx: kernel(x, out, idx, dim_d, dim_h, dim_w, samples,
+                                              initial, options)
+        kernel = sum_rows_kernel(windows, reduction, element.load, element.carries, parallel)
+        rows, width = math.prod(out_shape[:4]), x.shape[4]
+
+        def reduce(x, out, idx):
+            # scratch lines per chunk of rows, per call: calls may run at once
+            chunks = _chunks(rows, parallel)
+            lines = np.empty((chunks, width), element.value)
+            carried = np.empty((chunks, width) if element.carries else (1, 1),
                                element.compute)
-            sum_rows_kernel(windows, reduction, element.load, element.carries, parallel)(
-                x, out, idx, *dims, samples, initial, run_zero, options, lines, carried)
+            kernel(x, out, idx, dim_d, dim_h, dim_w, samples, initial, run_zero, options,
+                   lines, carried)
+
+        return reduce
 
     def gather_gradient(self, grad, idx, out, x, grad_in, dims, windows, reduction,
                         element, options, channels_last):

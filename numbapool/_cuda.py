@@ -645,20 +645,20 @@ class CudaBackend(Backend):
     def from_host(self, array, like):
         return to_device(array, like)
 
-    def reduce_windows(self, x, out, idx, dims, windows, reduction, element, options,
-                       samples, with_indices, channels_last):
+    def window_reducer(self, x, out_shape, dims, windows, reduction, element, options, samples,
+                       with_indices, channels_last):
         initial = reduction.initial(element)
         lanes = _block_lanes(dims, windows, channels_last)
         if lanes:
             kernel = block_reduce_kernel(windows, reduction, element, with_indices,
                                          channels_last, lanes)
-            _launch(kernel, _groups(out.size, lanes), stream_of(x), x, out, idx, dims,
-                    initial, options)
-        else:
-            kernel = reduce_kernel(windows, reduction, element, with_indices, channels_last)
-            # windows that are the same in every plane ignore the samples argument
-            _launch(kernel, _thread_blocks(out.size), stream_of(x), x, out, idx, dims,
-                    x if samples is None else samples, initial, options)
+            return lambda x, out, idx: _launch(kernel, _groups(out.size, lanes), stream_of(x),
+                                               x, out, idx, dims, initial, options)
+        kernel = reduce_kernel(windows, reduction, element, with_indices, channels_last)
+        # windows that are the same in every plane ignore the samples argument
+        return lambda x, out, idx: _launch(kernel, _thread_blocks(out.size), stream_of(x), x,
+                                           out, idx, dims, x if samples is None else samples,
+                                           initial, options)
 
     def gather_gradient(self, grad, idx, out, x, grad_in, dims, windows, reduction,
                         element, options, channels_last):

@@ -66,16 +66,21 @@ class Prepared:
         """A 5-d result seen in the caller's shape convention (a view, no copy)."""
         return self.backend.restore(y5, self.nd, self.batched, self.data_format)
 
-    def empty(self, shape5, dtype):
-        """An uninitialised result in the input's memory order, on its device; a
-        ValueError naming the shape where it could not exist."""
+    def check_size(self, shape5, dtype):
+        """A ValueError naming the shape where a result of it could not exist."""
         shape5 = tuple(int(n) for n in shape5)
         if math.prod(shape5) * np.dtype(dtype).itemsize >= 2 ** 63:
             spatial = shape5[5 - self.nd:]
             raise ValueError(f"{self.op}: the result would have spatial size {spatial} "
                              f"for {shape5[0]} x {shape5[1]} planes, more bytes than an "
                              "array can hold")
-        return self.backend.empty(shape5, dtype, self.channels_last, self.x5)
+        return shape5
+
+    def empty(self, shape5, dtype):
+        """An uninitialised result in the input's memory order, on its device; a
+        ValueError naming the shape where it could not exist."""
+        return self.backend.empty(self.check_size(shape5, dtype), dtype, self.channels_last,
+                                  self.x5)
 
     def canonical(self, array, name, spatial=None):
         """Another array (indices, gradients) of the caller's convention as a 5-d view.
@@ -142,48 +147,70 @@ def checked_window_indices(inp, idx5, geometry, windows):
     return idx5
 
 
-def _result(inp, shape5, element):
+def _result(backend, shape5, element, channels_last, like):
     """A result array and its view for the kernels: the element type for kernels that
     store it, else the type values are added in (and kept in, where a sum is carried in
     a wider type)."""
-    backend = inp.backend
     if backend.writes_elements:
-        result = inp.empty(shape5, element.dtype)
+        result = backend.empty(shape5, element.dtype, channels_last, like)
         return result, backend.retype(result, element.stored)
-    result = inp.empty(shape5, element.value)
+    result = backend.empty(shape5, element.value, channels_last, like)
     return result, result
 
 
-def _finished(inp, result, element):
+def _finished(backend, result, element):
     """A result of the value type as the element type."""
     if result.dtype == element.dtype:
         return result
-    return inp.backend.cast(result, element.dtype, element)
+    return backend.cast(result, element.dtype, element)
+
+
+def pool_plan(inp, geometry, windows, reduction, options, samples=None, with_indices=False):
+    """Pooling over ``windows`` as ``plan(x5) -> (values, int64 indices or None)``, 5-d
+    arrays, for ``inp.x5`` or any array of its type, shape, strides and dtype.
+
+    The plan holds no array of this call but ``samples``; ``plan.replayable`` says
+    whether a later call may run it again (not with samples, which are drawn per call).
+    """
+    backend, element, channels_last = inp.backend, inp.element, inp.channels_last
+    dims = inp.dims(geometry)
+    x5 = inp.x5
+    shape = tuple(x5.shape[:2]) + tuple(dim.out for dim in dims)
+    merge = windows is ADAPTIVE and all(dim.out == 1 for dim in dims) and \
+        x5.shape[2] * x5.shape[3] > 1 and 0 not in shape and \
+        backend.merged_planes(x5) is not None
+    if merge:
+        # global pooling: each plane as one row, when its memory is one run
+        x5 = backend.merged_planes(x5)
+        dims = Dims(TRIVIAL, TRIVIAL, Geometry(x5.shape[4], 1, 0, 0, 0, 0))
+    if not reduction.selects and backend.sums_carry(dims, windows, channels_last):
+        element = element.carrying()
+        options = options._replace(norm=element.compute.type(options.norm))
+    inp.check_size(shape, element.value)
+    reduce = None
+    if math.prod(shape):
+        reduce = backend.window_reducer(backend.retype(x5, element.storage), shape, dims,
+                                        windows, reduction, element, options, samples,
+                                        with_indices, channels_last)
+    idx_shape = shape if with_indices else (1,) * 5
+
+    def plan(x5):
+        if merge:
+            x5 = backend.merged_planes(x5)
+        out5, out_view = _result(backend, shape, element, channels_last, x5)
+        idx5 = backend.empty(idx_shape, np.int64, channels_last, x5)
+        if reduce is not None:
+            reduce(backend.retype(x5, element.storage), out_view, idx5)
+        return _finished(backend, out5, element), (idx5 if with_indices else None)
+
+    plan.replayable = samples is None
+    return plan
 
 
 def pool(inp, geometry, windows, reduction, options, samples=None, with_indices=False):
     """Pool over ``windows``: ``(values, int64 indices or None)`` as 5-d arrays."""
-    backend, element = inp.backend, inp.element
-    dims = inp.dims(geometry)
-    x5 = inp.x5
-    shape = tuple(x5.shape[:2]) + tuple(dim.out for dim in dims)
-    if windows is ADAPTIVE and all(dim.out == 1 for dim in dims) and \
-            x5.shape[2] * x5.shape[3] > 1 and 0 not in shape:
-        # global pooling: each plane as one row, when its memory is one run
-        merged = backend.merged_planes(x5)
-        if merged is not None:
-            x5 = merged
-            dims = Dims(TRIVIAL, TRIVIAL, Geometry(merged.shape[4], 1, 0, 0, 0, 0))
-    if not reduction.selects and backend.sums_carry(dims, windows, inp.channels_last):
-        element = element.carrying()
-        options = options._replace(norm=element.compute.type(options.norm))
-    out5, out_view = _result(inp, shape, element)
-    idx5 = inp.empty(shape if with_indices else (1,) * 5, np.int64)
-    if out5.size:
-        backend.reduce_windows(backend.retype(x5, element.storage), out_view, idx5, dims,
-                               windows, reduction, element, options, samples, with_indices,
-                               inp.channels_last)
-    return _finished(inp, out5, element), (idx5 if with_indices else None)
+    return pool_plan(inp, geometry, windows, reduction, options, samples,
+                     with_indices)(inp.x5)
 
 
 def pool_gradient(inp, grad5, geometry, windows, reduction, options, idx5=None):
@@ -196,7 +223,7 @@ def pool_gradient(inp, grad5, geometry, windows, reduction, options, idx5=None):
     out5 = None
     if reduction.needs_output:
         out5, _ = pool(inp, geometry, windows, reduction, options)
-    grad_in, grad_in_view = _result(inp, inp.x5.shape, element)
+    grad_in, grad_in_view = _result(backend, inp.x5.shape, element, inp.channels_last, inp.x5)
     if grad_in.size:
         grad = backend.retype(grad5, element.storage)
         # arrays a reduction does not read are passed as grad, for their type alone
@@ -205,7 +232,7 @@ def pool_gradient(inp, grad5, geometry, windows, reduction, options, idx5=None):
             grad if out5 is None else backend.retype(out5, element.storage),
             backend.retype(inp.x5, element.storage), grad_in_view, inp.dims(geometry),
             windows, reduction, element, options, inp.channels_last)
-    return _finished(inp, grad_in, element)
+    return _finished(backend, grad_in, element)
 
 
 def scatter_gradient(inp, grad5, idx5):
@@ -217,7 +244,7 @@ def scatter_gradient(inp, grad5, idx5):
         backend.scatter_planes(*backend.planes_as_rows(
             backend.retype(grad5, element.storage), idx5, grad_in), element, True,
             inp.channels_last)
-    return _finished(inp, grad_in, element)
+    return _finished(backend, grad_in, element)
 
 
 def unpool(inp, idx5, out_spatial):

@@ -22,7 +22,7 @@ from typing import Optional
 
 import numpy as np
 
-from numbapool import _docs, _driver, _elements, _params, _reductions, _windows
+from numbapool import _docs, _driver, _elements, _params, _plans, _reductions, _windows
 from numbapool._driver import (
     Prepared,
     checked_gradient,
@@ -125,10 +125,21 @@ class Op:
 # What each family computes
 
 
-def _pooled(inp, result, return_indices):
-    out5, idx5 = result
-    out = inp.restore(out5)
-    return (out, inp.restore(idx5)) if return_indices else out
+def _pooled(inp, plan, return_indices=False):
+    """The caller's result of a pooling forward: ``plan`` (``_driver.pool_plan``) run on
+    the input, seen in the caller's convention. The same as a function of the caller's
+    array is offered as the call's plan (``numbapool._plans``)."""
+    backend, nd, batched, data_format = inp.backend, inp.nd, inp.batched, inp.data_format
+
+    def restored(x5):
+        out5, idx5 = plan(x5)
+        out = backend.restore(out5, nd, batched, data_format)
+        return (out, backend.restore(idx5, nd, batched, data_format)) if return_indices \
+            else out
+
+    _plans.offer((lambda x: restored(backend.canonical(x, nd, batched, data_format)))
+                 if plan.replayable else None)
+    return restored(inp.x5)
 
 
 def _spatial_out(inp, geometry):
@@ -138,8 +149,8 @@ def _spatial_out(inp, geometry):
 def _max_pool(inp, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     geometry = _params.fixed_geometry(inp.spatial, kernel_size, stride, padding, dilation,
                                       ceil_mode)
-    return _pooled(inp, _driver.pool(inp, geometry, _windows.FIXED, _reductions.MAX,
-                                     inp.options(), with_indices=bool(return_indices)),
+    return _pooled(inp, _driver.pool_plan(inp, geometry, _windows.FIXED, _reductions.MAX,
+                                          inp.options(), with_indices=bool(return_indices)),
                    return_indices)
 
 
@@ -170,8 +181,8 @@ def _avg_pool(inp, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override):
     geometry = _params.fixed_geometry(inp.spatial, kernel_size, stride, padding, 1, ceil_mode)
     options = _avg_options(inp, geometry, count_include_pad, divisor_override)
-    out5, _ = _driver.pool(inp, geometry, _windows.FIXED, _reductions.MEAN, options)
-    return inp.restore(out5)
+    return _pooled(inp, _driver.pool_plan(inp, geometry, _windows.FIXED, _reductions.MEAN,
+                                          options))
 
 
 def _avg_pool_backward(inp, grad_output, kernel_size, stride, padding, ceil_mode,
@@ -185,9 +196,8 @@ def _avg_pool_backward(inp, grad_output, kernel_size, stride, padding, ceil_mode
 
 def _adaptive_avg_pool(inp, output_size):
     geometry = _params.adaptive_geometry(inp.spatial, output_size)
-    out5, _ = _driver.pool(inp, geometry, _windows.ADAPTIVE, _reductions.MEAN,
-                           inp.options(False))
-    return inp.restore(out5)
+    return _pooled(inp, _driver.pool_plan(inp, geometry, _windows.ADAPTIVE, _reductions.MEAN,
+                                          inp.options(False)))
 
 
 def _adaptive_geometry_from_gradient(inp, grad_output):
@@ -208,8 +218,8 @@ def _adaptive_avg_pool_backward(inp, grad_output):
 
 def _adaptive_max_pool(inp, output_size, return_indices):
     geometry = _params.adaptive_geometry(inp.spatial, output_size)
-    return _pooled(inp, _driver.pool(inp, geometry, _windows.ADAPTIVE, _reductions.MAX,
-                                     inp.options(), with_indices=bool(return_indices)),
+    return _pooled(inp, _driver.pool_plan(inp, geometry, _windows.ADAPTIVE, _reductions.MAX,
+                                          inp.options(), with_indices=bool(return_indices)),
                    return_indices)
 
 
@@ -232,8 +242,7 @@ def _lp_setup(inp, norm_type, kernel_size, stride, ceil_mode):
 
 def _lp_pool(inp, norm_type, kernel_size, stride, ceil_mode):
     geometry, reduction, options = _lp_setup(inp, norm_type, kernel_size, stride, ceil_mode)
-    out5, _ = _driver.pool(inp, geometry, _windows.FIXED, reduction, options)
-    return inp.restore(out5)
+    return _pooled(inp, _driver.pool_plan(inp, geometry, _windows.FIXED, reduction, options))
 
 
 def _lp_pool_backward(inp, grad_output, norm_type, kernel_size, stride, ceil_mode):
@@ -293,8 +302,9 @@ def _fractional_max_pool(inp, kernel_size, output_size, output_ratio, return_ind
     samples3 = _fractional_samples(
         inp, random_samples if _random_samples is None else _random_samples, rng)
     # windows placed with the element type's arithmetic, as PyTorch places them
-    return _pooled(inp, _driver.pool(inp, geometry, inp.element.windows, _reductions.MAX,
-                                     inp.options(), samples3, bool(return_indices)),
+    return _pooled(inp, _driver.pool_plan(inp, geometry, inp.element.windows,
+                                          _reductions.MAX, inp.options(), samples3,
+                                          bool(return_indices)),
                    return_indices)
 
 
@@ -608,11 +618,20 @@ def _lazy_branch(nd, name, leading, params):
 def _forward_function(op, nd):
     name = op.function_name(nd)
     params = op.forward_params()
+    arguments = "".join(p.name + ", " for p in params) + "data_format"
+    # a call whose signature has a plan runs it (numbapool._plans); else in full
     source = (f"def {name}({_signature(['input'], params)}):\n"
               f"{_lazy_branch(nd, name, ['input'], params)}"
-              f"    return _forward(_op.prepared(input, {nd}, data_format, {name!r}, "
-              f"_op.integers), {''.join(p.name + ', ' for p in params)})\n")
-    function = _build(name, source, {"_forward": op.forward, "_op": op, **_LAZY})
+              f"    signature, plan = _plans.lookup(input, ({arguments}))\n"
+              f"    if plan is not None:\n"
+              f"        return plan(input)\n"
+              f"    return _plans.record(signature, _run, input, {arguments})\n")
+
+    def run(x, *arguments):
+        *arguments, data_format = arguments
+        return op.forward(op.prepared(x, nd, data_format, name, op.integers), *arguments)
+
+    function = _build(name, source, {"_run": run, "_plans": _plans.Plans(), **_LAZY})
     function.__doc__ = _docs.function_doc(op, nd)
     return function
 

@@ -11,6 +11,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 def parallel_kernels(monkeypatch):
     """Test shapes are tiny: make them run the parallel kernels that real inputs use
     (test_serial_kernels_match_parallel_kernels covers the serial ones)."""
-    from numbapool import _cpu
+    from numbapool import _cpu, _plans
 
     monkeypatch.setattr(_cpu, "PARALLEL_MIN_WORK", 0)
+    _plans.clear()   # plans made under another test's constants would not see this one's
+    yield
+    _plans.clear()

@@ -456,7 +456,7 @@ def test_hypothesis_adaptive(nd, data):
 
 def test_serial_kernels_match_parallel_kernels(monkeypatch):
     """Small inputs run serial builds of the same kernels: the results are identical."""
-    from numbapool import _cpu
+    from numbapool import _cpu, _plans
 
     rng = np.random.default_rng(21)
     x = make_input(rng, (2, 3, 9, 8), np.float32, specials=True)
@@ -475,8 +475,10 @@ def test_serial_kernels_match_parallel_kernels(monkeypatch):
     for a in (x, x_cl):
         parallel = [call(a) for call in calls]
         monkeypatch.setattr(_cpu, "PARALLEL_MIN_WORK", 1 << 62)
+        _plans.clear()
         serial = [call(a) for call in calls]
         monkeypatch.setattr(_cpu, "PARALLEL_MIN_WORK", 0)
+        _plans.clear()
         for p, s in zip(parallel, serial):
             for p_part, s_part in zip(p if isinstance(p, tuple) else (p,),
                                       s if isinstance(s, tuple) else (s,)):
