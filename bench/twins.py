@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numba  # noqa: E402
 from numba import njit, prange  # noqa: E402
 
-from numbapool import _bodies, _cpu  # noqa: E402
+from numbapool import _bodies, _cpu, _plans  # noqa: E402
 from numbapool._bodies import split_row  # noqa: E402
 from numbapool._windows import Dims  # noqa: E402
 from numbapool.benchmark import CASES, build  # noqa: E402
@@ -80,17 +80,18 @@ def _gather_loop(windows, reduction, load, channels_last):
     return kernel
 
 
-def _shared_reduce(self, x, out, idx, dims, windows, reduction, element, options, samples,
-                   with_indices, channels_last):
-    windows, dims = _cpu._windows_for(windows, dims)
+def _shared_reducer(self, x, out_shape, dims, windows, reduction, element, options,
+                    samples, with_indices, channels_last):
+    windows, dims = _cpu._windows_for(windows, dims, x.nbytes)
     kernel = _reduce_loop(windows, reduction, element.load, with_indices, channels_last)
-    kernel(x, out, idx, *dims, _cpu._NO_SAMPLES if samples is None else samples,
-           reduction.initial(element), options)
+    samples = _cpu._NO_SAMPLES if samples is None else samples
+    return lambda x, out, idx: kernel(x, out, idx, *dims, samples, reduction.initial(element),
+                                      options)
 
 
 def _shared_gather(self, grad, idx, out, x, grad_in, dims, windows, reduction, element,
                    options, channels_last):
-    windows, dims = _cpu._windows_for(windows, dims)
+    windows, dims = _cpu._windows_for(windows, dims, grad_in.nbytes)
     kernel = _gather_loop(windows, reduction, element.load, channels_last)
     kernel(grad, idx, out, x, grad_in, *dims, element.compute.type(0), options)
 
@@ -114,8 +115,8 @@ def main(argv=None):
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     args = parser.parse_args(argv)
 
-    shipped = (_cpu.CpuBackend.reduce_windows, _cpu.CpuBackend.gather_gradient)
-    shared = (_shared_reduce, _shared_gather)
+    shipped = (_cpu.CpuBackend.window_reducer, _cpu.CpuBackend.gather_gradient)
+    shared = (_shared_reducer, _shared_gather)
     print(f"numba threads: {numba.get_num_threads()}")
     print(f"{'case':44} {'cpu path ms':>12} {'shared ms':>10} {'shared/cpu':>11}")
     records = []
@@ -126,9 +127,10 @@ def main(argv=None):
         times = {"cpu": [], "shared": []}
         for _ in range(args.repeat):
             for label, methods in (("cpu", shipped), ("shared", shared)):
-                _cpu.CpuBackend.reduce_windows, _cpu.CpuBackend.gather_gradient = methods
+                _cpu.CpuBackend.window_reducer, _cpu.CpuBackend.gather_gradient = methods
+                _plans.clear()   # a forward's plan keeps the reducer it was made with
                 times[label].append(_median_ms(call, args.calls))
-        _cpu.CpuBackend.reduce_windows, _cpu.CpuBackend.gather_gradient = shipped
+        _cpu.CpuBackend.window_reducer, _cpu.CpuBackend.gather_gradient = shipped
         cpu, body = statistics.median(times["cpu"]), statistics.median(times["shared"])
         records.append({"id": case.id, "cpu_ms": cpu, "shared_ms": body,
                         "shared_over_cpu": body / cpu})

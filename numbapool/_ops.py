@@ -130,16 +130,15 @@ def _pooled(inp, plan, return_indices=False):
     the input, seen in the caller's convention. The same as a function of the caller's
     array is offered as the call's plan (``numbapool._plans``)."""
     backend, nd, batched, data_format = inp.backend, inp.nd, inp.batched, inp.data_format
+    canonical, restore = backend.canonical, backend.restore
 
-    def restored(x5):
-        out5, idx5 = plan(x5)
-        out = backend.restore(out5, nd, batched, data_format)
-        return (out, backend.restore(idx5, nd, batched, data_format)) if return_indices \
-            else out
+    def replay(x, x5=None):
+        out5, idx5 = plan(canonical(x, nd, batched, data_format) if x5 is None else x5)
+        out = restore(out5, nd, batched, data_format)
+        return (out, restore(idx5, nd, batched, data_format)) if return_indices else out
 
-    _plans.offer((lambda x: restored(backend.canonical(x, nd, batched, data_format)))
-                 if plan.replayable else None)
-    return restored(inp.x5)
+    _plans.offer(replay if plan.replayable else None)
+    return replay(None, inp.x5)
 
 
 def _spatial_out(inp, geometry):

@@ -15,8 +15,8 @@ cheaper.
   ``np.int64(2)`` differ), so a call replays only where the full path would have done
   the same; unhashable arguments are not planned. A call that raises leaves no plan:
   bad input raises every time.
-- Plans hold no array of a call, at most ``MAX_PLANS`` per function (then they are
-  forgotten and made again), and none survives a fork (a child may have to run serial
+- Plans hold no array of a call, at most ``MAX_PLANS`` of them (then all are forgotten
+  and made again as calls come), and none survives a fork (a child may have to run serial
   kernels, ``numbapool._cpu._ThreadSafe``).
 """
 
@@ -28,7 +28,9 @@ import numpy as np
 from numbapool._params import _key
 
 MAX_PLANS = 256
-"""Plans kept per function: one per input shape and argument set a program uses."""
+"""Plans kept in all: one per function, input shape and argument set a program uses. A
+plan holds at most one window table (``numbapool._cpu.TABLE_LENGTH``: under 0.6 MB, and
+only for inputs 32 times larger), so all of them stay small next to the data."""
 
 _recording = threading.local()
 _all_plans: list = []
@@ -46,7 +48,11 @@ class Plans(dict):
         the call cannot be planned."""
         if type(x) is not np.ndarray:
             return None, None
-        signature = (x.shape, x.strides, x.dtype, tuple(map(_key, arguments)))
+        types = tuple(map(type, arguments))
+        if tuple in types or list in types:   # their items' types count too
+            signature = (x.shape, x.strides, x.dtype, tuple(map(_key, arguments)))
+        else:
+            signature = (x.shape, x.strides, x.dtype, arguments, types)
         try:
             return signature, self.get(signature)
         except TypeError:   # an unhashable argument
@@ -64,8 +70,8 @@ class Plans(dict):
         finally:
             _recording.offers = outer
         if len(offers) == 1 and offers[0] is not None:
-            if len(self) >= MAX_PLANS:
-                self.clear()
+            if sum(map(len, _all_plans)) >= MAX_PLANS:
+                clear()
             self[signature] = offers[0]
         return result
 
