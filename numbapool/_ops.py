@@ -630,7 +630,7 @@ def _forward_function(op, nd):
         *arguments, data_format = arguments
         return op.forward(op.prepared(x, nd, data_format, name, op.integers), *arguments)
 
-    function = _build(name, source, {"_run": run, "_plans": _plans.Plans(), **_LAZY})
+    function = _build(name, source, {"_run": run, "_op": op, "_plans": _plans.Plans(), **_LAZY})
     function.__doc__ = _docs.function_doc(op, nd)
     return function
 

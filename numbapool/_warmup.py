@@ -54,7 +54,7 @@ def warmup(ops=COMMON, dtypes=("float32",), layouts=LAYOUTS, backward=True, buil
     Returns the number of calls made. Not meant to run while other threads call
     numbapool (it switches between serial and parallel builds as it goes).
     """
-    from numbapool import _cpu, _ops
+    from numbapool import _cpu, _ops, _plans
 
     families = {op.function_name(nd): (op, nd) for op in _ops.OPS for nd in op.dims}
     steps = []
@@ -81,9 +81,11 @@ def warmup(ops=COMMON, dtypes=("float32",), layouts=LAYOUTS, backward=True, buil
                       f"{' (and backward)' if backward else ''}".ljust(79), end="",
                       file=sys.stderr, flush=True)
             _cpu.PARALLEL_MIN_WORK = 0 if build == "parallel" else 1 << 62
+            _plans.clear()   # a plan of the other build would launch its kernels instead
             _run(*families[name], dtype, layout, backward)
     finally:
         _cpu.PARALLEL_MIN_WORK = saved
+        _plans.clear()
         if progress and steps:
             print(file=sys.stderr)
     return len(steps)
