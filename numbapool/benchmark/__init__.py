@@ -308,15 +308,19 @@ def _threading_layer() -> str | None:
         return None
 
 
-def run(cases, overhead_cases=(), *, quick=False, compile=False, order="table") -> dict:
-    """Time ``cases`` and ``overhead_cases`` (printing as it goes); return the JSON-ready run."""
+def run(cases, overhead_cases=(), *, quick=False, compile=False, order="table",
+        budget_s=None) -> dict:
+    """Time ``cases`` and ``overhead_cases`` (printing as it goes); return the JSON-ready run.
+
+    ``budget_s`` is the timing per case in seconds (default 0.6, or 0.1 when ``quick``)."""
     torch = _import_torch()
     if torch is None:
         print("torch is not importable: timing numbapool only")
     else:
         # Same thread count on both sides, so the ratio compares kernels, not thread pools.
         torch.set_num_threads(numba.get_num_threads())
-    budget_s, min_samples, repeats = (0.1, 3, 3) if quick else (0.6, 5, 7)
+    default_budget_s, min_samples, repeats = (0.1, 3, 3) if quick else (0.6, 5, 7)
+    budget_s = budget_s or default_budget_s
 
     single, parallel = copy_bandwidths(repeats=repeats)
     bandwidth = max(single, parallel)
@@ -385,6 +389,64 @@ def run(cases, overhead_cases=(), *, quick=False, compile=False, order="table") 
     return result
 
 
+def _in_fresh_process(work):
+    """``work()``'s JSON-ready result, computed in a forked child of this process, or in
+    this process where there is no ``fork`` or a parallel kernel already started Numba's
+    threads (a forked copy of a running OpenMP pool can hang)."""
+    if not hasattr(os, "fork") or _threading_layer() is not None:
+        return work()
+    read_end, write_end = os.pipe()
+    sys.stdout.flush()   # or the child prints the parent's buffered lines again
+    pid = os.fork()
+    if pid == 0:   # the child: run, send the result, and leave without cleanup
+        os.close(read_end)
+        status = 0
+        try:
+            payload = json.dumps({"result": work()})
+        except BaseException as e:  # noqa: BLE001  (reported by the parent)
+            payload, status = json.dumps({"error": f"{type(e).__name__}: {e}"}), 1
+        with os.fdopen(write_end, "w") as f:
+            f.write(payload)
+        sys.stdout.flush()
+        os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end) as f:
+        reply = json.loads(f.read() or '{"error": "the process died"}')
+    os.waitpid(pid, 0)
+    if "error" in reply:
+        raise RuntimeError(f"a benchmark process failed: {reply['error']}")
+    return reply["result"]
+
+
+def _merit(record: dict) -> float:
+    """How fast a case ran, higher is faster: the ratio to PyTorch, else the roofline
+    fraction, else (a tiny-input record without PyTorch) calls per microsecond."""
+    if record.get("ratio"):
+        return record["ratio"]
+    if record.get("torch_us"):
+        return record["torch_us"] / record["numbapool_us"]
+    return record.get("roofline") or 1 / record["numbapool_us"]
+
+
+def merge_runs(runs: list[dict]) -> dict:
+    """One run from several runs of the same cases: per case, the record with the median
+    ``_merit`` (the upper one of an even count), every run's figure kept under
+    ``per_process``."""
+    merged = dict(runs[0])
+    for part in ("cases", "overhead"):
+        by_run = [{r["id"]: r for r in run.get(part, [])} for run in runs]
+        merged[part] = []
+        for case_id in by_run[0]:
+            records = [found[case_id] for found in by_run if case_id in found]
+            chosen = dict(sorted(records, key=_merit)[len(records) // 2])
+            chosen["per_process"] = [_merit(r) for r in records]
+            merged[part].append(chosen)
+    merged["processes"] = len(runs)
+    merged["ratio_geomean"] = geomean(r.get("ratio") for r in merged["cases"])
+    merged["failed"] = {k: v for run in runs for k, v in run.get("failed", {}).items()}
+    return merged
+
+
 @dataclass(frozen=True)
 class Regression:
     """A case whose ``metric`` (higher is better) fell from ``baseline`` to ``current``."""
@@ -437,7 +499,7 @@ def unmatched(baseline: dict, current: dict) -> tuple[list[str], list[str]]:
 
 
 REMEASURES = 2
-"""How many more times ``--compare`` times a case that looks slower before failing it."""
+"""How many more times ``--compare`` may time a case that looks slower before failing it."""
 
 BUSY_ELSEWHERE = 0.15
 """The share of the machine's CPUs that other processes may use while a case is timed
@@ -449,31 +511,34 @@ def settle(baseline: dict, current: dict, max_slowdown: float, remeasure,
     """The regressions that stay after re-measuring, and the inconclusive ones.
 
     Each case that looks slower is timed again (``remeasure(case_id)`` returns a new
-    record) up to ``attempts`` times, and its best measurement counts: a busy neighbour
-    makes a case look slower, so the best of several interleaved measurements is the one
-    it disturbed least, while a real slowdown stays in all of them. A case still slower
-    while other processes took more than ``BUSY_ELSEWHERE`` of the CPUs in every
-    measurement is inconclusive: numbapool's and PyTorch's thread pools suffer
-    differently from a competing process, so even the ratio moves. ``current``'s records
-    are updated."""
+    record) until most of its ``1 + attempts`` measurements agree, and its median
+    measurement counts. One disturbed measurement cannot fail a case, and one lucky
+    measurement cannot pass a real slowdown (the best of three would: it sits a whole
+    noise width above the typical one). A case still slower while other processes took
+    more than ``BUSY_ELSEWHERE`` of the CPUs in every measurement is inconclusive:
+    numbapool's and PyTorch's thread pools suffer differently from a competing process,
+    so even the ratio moves. ``current``'s records are updated."""
     records = _by_id(current)
+    majority = (1 + attempts) // 2 + 1
     busy = {}   # case -> whether every measurement ran while the machine was busy
     for suspect in compare(baseline, current, max_slowdown):
         case_id = suspect.case
         tries: list[dict] = [records[case_id]]
-        for _ in range(attempts):
+        verdicts = [True]   # whether each measurement is slower than the limit
+        while (max(verdicts.count(True), verdicts.count(False)) < majority
+               and len(tries) <= attempts):
             print(f"re-measuring {case_id} ({suspect.metric} "
                   f"{suspect.baseline:.3g} -> {tries[-1][suspect.metric]:.3g})", flush=True)
             tries.append(remeasure(case_id))
-            if not compare(baseline, {"cases": [tries[-1]]}, max_slowdown):
-                break
+            verdicts.append(bool(compare(baseline, {"cases": [tries[-1]]}, max_slowdown)))
         shares = [r.get("busy_elsewhere") for r in tries]
         busy[case_id] = all(s is not None and s > BUSY_ELSEWHERE for s in shares)
-        chosen: dict = max(tries, key=lambda r: r.get(suspect.metric) or 0)
-        best = chosen.copy()
-        best["measurements"] = [r.get(suspect.metric) for r in tries]
+        by_metric = sorted(tries, key=lambda r: r.get(suspect.metric) or 0)
+        # the median, or of two measurements that agree, the better one
+        median = by_metric[len(by_metric) // 2].copy()
+        median["measurements"] = [r.get(suspect.metric) for r in tries]
         records[case_id].clear()
-        records[case_id].update(best)
+        records[case_id].update(median)
     regressions: list[Regression] = []
     inconclusive: list[Regression] = []
     for r in compare(baseline, current, max_slowdown):
@@ -559,10 +624,17 @@ def _parser() -> argparse.ArgumentParser:
         description="Time numbapool's pooling kernels against PyTorch (ratio > 1: numbapool is faster).",
     )
     p.add_argument("--quick", action="store_true", help="fewer repeats per case")
+    p.add_argument("--budget", type=float, metavar="SECONDS",
+                   help="timing per case (default 0.6, 0.1 with --quick); more time spreads "
+                        "the samples over more of the machine's slow drifts")
     p.add_argument("--cases", metavar="SUBSTRING", help="only cases whose id contains SUBSTRING (e.g. global_avg, _bwd, -cl)")
     p.add_argument("--order", choices=("table", "small-first", "large-first"), default="table",
                    help="the order cases run in (default: the case table's); kernels compile "
                         "on first use, so the order decides which build a cache holds first")
+    p.add_argument("--processes", type=int, default=1, metavar="N",
+                   help="time the cases in N fresh processes, one after another, and keep "
+                        "each case's median (default 1); where a process's memory and threads "
+                        "land moves a case's ratio by several percent for the whole process")
     p.add_argument("--threads", type=int, help="threads for numba and torch (default: numba's default)")
     p.add_argument("--out", "--save", metavar="PATH", type=Path,
                    help="write the run's JSON to PATH (default: no file)")
@@ -588,15 +660,34 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.current and not (args.compare or args.plot):
         parser.error("--current needs --compare or --plot")
+    if args.budget is not None and not args.budget > 0:
+        parser.error(f"--budget must be a positive number of seconds, got {args.budget}")
+    if args.processes < 1:
+        parser.error(f"--processes must be 1 or more, got {args.processes}")
     if args.current:
         current = json.loads(args.current.read_text())
     else:
-        if args.threads:
-            numba.set_num_threads(args.threads)
         cases = ordered([c for c in CASES if not args.cases or args.cases in c.id], args.order)
         overhead = [c for c in OVERHEAD_CASES if not args.cases or args.cases in c.id]
-        current = run(cases, overhead, quick=args.quick, compile=args.compile_times,
-                      order=args.order)
+
+        def measure(compile):
+            if args.threads:
+                numba.set_num_threads(args.threads)   # starts the thread pool: not before a fork
+            return run(cases, overhead, quick=args.quick, compile=compile, order=args.order,
+                       budget_s=args.budget)
+
+        if args.processes == 1:
+            current = measure(args.compile_times)
+        else:
+            runs = []
+            for number in range(1, args.processes + 1):
+                print(f"=== process {number} of {args.processes}", flush=True)
+                runs.append(_in_fresh_process(partial(measure, args.compile_times and number == 1)))
+            current = merge_runs(runs)
+            print(f"=== each case's median over {args.processes} processes:\n{_HEADER}")
+            for record in current["cases"]:
+                print(_row(record))
+            print(f"\ngeometric mean of ratios: {_fmt(current['ratio_geomean'], '.3f')}")
         for out in filter(None, (args.out, _results_path() if args.save_results else None)):
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(current, indent=1) + "\n")
