@@ -176,12 +176,14 @@ def pool_plan(inp, geometry, windows, reduction, options, samples=None, with_ind
     dims = inp.dims(geometry)
     x5 = inp.x5
     shape = tuple(x5.shape[:2]) + tuple(dim.out for dim in dims)
-    merge = windows is ADAPTIVE and all(dim.out == 1 for dim in dims) and \
-        x5.shape[2] * x5.shape[3] > 1 and 0 not in shape and \
-        backend.merged_planes(x5) is not None
-    if merge:
+    merged = None
+    if windows is ADAPTIVE and all(dim.out == 1 for dim in dims) and \
+            x5.shape[2] * x5.shape[3] > 1 and 0 not in shape:
         # global pooling: each plane as one row, when its memory is one run
-        x5 = backend.merged_planes(x5)
+        merged = backend.merged_planes(x5)
+    merge = merged is not None
+    if merge:
+        x5 = merged
         dims = Dims(TRIVIAL, TRIVIAL, Geometry(x5.shape[4], 1, 0, 0, 0, 0))
     if not reduction.selects and backend.sums_carry(dims, windows, channels_last):
         element = element.carrying()
