@@ -181,7 +181,7 @@ def pool_plan(inp, geometry, windows, reduction, options, samples=None, with_ind
             x5.shape[2] * x5.shape[3] > 1 and 0 not in shape:
         # global pooling: each plane as one row, when its memory is one run
         merged = backend.merged_planes(x5)
-    merge = merged is not None
+    merge = merged is not None   # the plan keeps whether, not this call's view
     if merge:
         x5 = merged
         dims = Dims(TRIVIAL, TRIVIAL, Geometry(x5.shape[4], 1, 0, 0, 0, 0))

@@ -428,6 +428,12 @@ def _merit(record: dict) -> float:
     return record.get("roofline") or 1 / record["numbapool_us"]
 
 
+def _median_record(records: list[dict], key) -> dict:
+    """A copy of the record with the median ``key(record)``: of an even count the upper
+    one, so of two that agree, the better."""
+    return dict(sorted(records, key=key)[len(records) // 2])
+
+
 def merge_runs(runs: list[dict]) -> dict:
     """One run from several runs of the same cases: per case, the record with the median
     ``_merit`` (the upper one of an even count), every run's figure kept under
@@ -438,7 +444,7 @@ def merge_runs(runs: list[dict]) -> dict:
         merged[part] = []
         for case_id in by_run[0]:
             records = [found[case_id] for found in by_run if case_id in found]
-            chosen = dict(sorted(records, key=_merit)[len(records) // 2])
+            chosen = _median_record(records, _merit)
             chosen["per_process"] = [_merit(r) for r in records]
             merged[part].append(chosen)
     merged["processes"] = len(runs)
@@ -533,9 +539,7 @@ def settle(baseline: dict, current: dict, max_slowdown: float, remeasure,
             verdicts.append(bool(compare(baseline, {"cases": [tries[-1]]}, max_slowdown)))
         shares = [r.get("busy_elsewhere") for r in tries]
         busy[case_id] = all(s is not None and s > BUSY_ELSEWHERE for s in shares)
-        by_metric = sorted(tries, key=lambda r: r.get(suspect.metric) or 0)
-        # the median, or of two measurements that agree, the better one
-        median = by_metric[len(by_metric) // 2].copy()
+        median = _median_record(tries, lambda r, metric=suspect.metric: r.get(metric) or 0)
         median["measurements"] = [r.get(suspect.metric) for r in tries]
         records[case_id].clear()
         records[case_id].update(median)
