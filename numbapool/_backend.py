@@ -14,6 +14,8 @@ import math
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from numbapool import _bodies, _elements, _reductions, _windows
 from numbapool._elements import EXACT_TAPS
 from numbapool._windows import ADAPTIVE
@@ -106,6 +108,11 @@ class Backend(abc.ABC):
     def empty(self, shape5, dtype, channels_last, like):
         """An uninitialised (N, C, D, H, W) array, C fastest in memory if
         ``channels_last``, of the same kind of array as ``like``."""
+
+    def no_indices(self, like):
+        """An int64 array for kernels that write no indices, which they take for its type
+        alone."""
+        return self.empty((1,) * 5, np.int64, False, like)
 
     @abc.abstractmethod
     def retype(self, array, dtype):

@@ -94,7 +94,7 @@ def _max_blocks():
 def _launch(kernel, work, stream, *args):
     """``kernel`` on enough blocks of ``THREADS`` threads for ``work`` grid-stride
     items (threads or blocks, as the kernel loops)."""
-    blocks = max(1, min(work, _max_blocks()))
+    blocks = _blocks(work)
     key = (kernel, tuple(_signature(a) for a in args)) if _launch_state["fast"] else None
     if key is not None and _fast_launch(key, blocks, stream, args):
         return
@@ -105,6 +105,10 @@ def _launch(kernel, work, stream, *args):
         kernel[blocks, THREADS, stream](*converted)
     if key is not None:
         _remember_launch(key, converted)
+
+
+def _blocks(work):
+    return max(1, min(work, _max_blocks()))
 
 
 def _is_array(value):
@@ -229,6 +233,67 @@ def _core_stream(stream):
     return _to_core_stream(stream)
 
 
+class _PlanLaunch:
+    """``launch(work, stream, *arrays)``: ``kernel`` on ``arrays`` followed by the same
+    ``constants`` every time, as a forward plan launches it (``numbapool._plans``).
+
+    The first launch goes through ``_launch``. Later ones on CuPy arrays of the first
+    one's dtypes, shapes and strides, on the device then current, skip even
+    ``_launch``'s argument signature: only the arrays' addresses are new, the constants'
+    parameters were laid out once."""
+
+    def __init__(self, kernel, *constants):
+        self.kernel = kernel
+        self.constants = constants
+        self.direct = None
+        """``(array signatures, device -> CUfunction, constants' parameters)``"""
+
+    def __call__(self, work, stream, *arrays):
+        direct = self.direct
+        if direct is not None and _launch_state["fast"]:
+            signatures, functions, constant_parameters = direct
+            function = functions.get(_current_device())
+            if function is not None and all(
+                    is_cupy(a) and _signature(a) == s for a, s in zip(arrays, signatures)):
+                parameters = []
+                for array in arrays:
+                    _array_parameters(array, parameters)
+                try:
+                    _core_launch()(_core_stream(stream), _launch_config(_blocks(work)),
+                                   function, *parameters, *constant_parameters)
+                except Exception as error:  # noqa: BLE001  as in _fast_launch
+                    _give_up_fast_launch(error)
+                else:
+                    return
+        _launch(self.kernel, work, stream, *arrays, *self.constants)
+        if _launch_state["fast"] and all(is_cupy(a) for a in arrays):
+            self._remember(stream, arrays)
+
+    def _remember(self, stream, arrays):
+        """Lay out the constants for later launches like the one just made."""
+        signatures = tuple(_signature(a) for a in arrays)
+        found = _launchers.get((self.kernel, signatures + tuple(
+            _signature(c) for c in self.constants)))
+        if found is None:
+            return
+        compiled, layouts = found
+        try:
+            parameters = []
+            for lay_out, value in zip(layouts[len(arrays):], self.constants):
+                lay_out(value, parameters, stream)
+            functions = {_current_device(): compiled._codelibrary.get_cufunc().kernel}
+        except Exception as error:  # noqa: BLE001  a numba-cuda without these internals
+            _give_up_fast_launch(error)
+            return
+        if self.direct is not None and self.direct[0] == signatures:
+            functions = {**self.direct[1], **functions}   # another device's, kept
+        self.direct = signatures, functions, tuple(parameters)
+
+
+def _current_device():
+    return sys.modules["cupy"].cuda.runtime.getDevice()
+
+
 def _thread_blocks(total):
     return -(-total // THREADS)
 
@@ -293,7 +358,7 @@ def _split_functions(channels_last, lanes):
 def reduce_kernel(windows, reduction, element, with_indices, channels_last):
     """Forward pooling, one thread per output running the shared body.
 
-    ``kernel(x, out, idx, dims, samples, initial, options)``; ``out`` is the element
+    ``kernel(x, out, idx, samples, dims, initial, options)``; ``out`` is the element
     type's ``stored`` view.
     """
     _cuda()
@@ -302,7 +367,7 @@ def reduce_kernel(windows, reduction, element, with_indices, channels_last):
     at_position = position(channels_last)
 
     @_jit
-    def kernel(x, out, idx, dims, samples, initial, options):
+    def kernel(x, out, idx, samples, dims, initial, options):
         for t in range(cuda.grid(1), out.size, cuda.gridsize(1)):
             n, c, od, oh, ow = at_position(t, out.shape)
             value, at = reduce_window(x, n, c, od, oh, ow, dims, samples, initial, options)
@@ -317,7 +382,7 @@ def reduce_kernel(windows, reduction, element, with_indices, channels_last):
 def block_reduce_kernel(windows, reduction, element, with_indices, channels_last, lanes):
     """Forward pooling over large windows: ``lanes`` threads split each window's taps,
     then merge their partial results in a fixed tree (``merged_wins`` for selecting
-    reductions, ``add`` for summing ones).
+    reductions, ``add`` for summing ones; see ``_lane_merger``).
 
     ``kernel(x, out, idx, dims, initial, options)``.
     """
@@ -330,9 +395,10 @@ def block_reduce_kernel(windows, reduction, element, with_indices, channels_last
     prepare, add, finish = parts.prepare, parts.add, parts.finish
     selects = reduction.selects
     at_position = position(channels_last)
-    slots, split, lane_stride = _split_functions(channels_last, lanes)
+    slots, split, _ = _split_functions(channels_last, lanes)
     value_type = from_dtype(element.compute)
     index_slots = THREADS if selects else 1  # summing reductions merge no indices
+    merge = _lane_merger(reduction, element, channels_last, lanes)
 
     @_jit
     def kernel(x, out, idx, dims, initial, options):
@@ -369,6 +435,39 @@ def block_reduce_kernel(windows, reduction, element, with_indices, channels_last
                     else:
                         acc = add(acc, value)
                     a, b, e = _walk_next(a, b, e, step_a, step_b, step_e, nh, nw)
+            acc, at = merge(values, indices, tid, lane, acc, at)
+            if lane == 0 and o < total:
+                out[n, c, od, oh, ow] = store(finish(acc, count, padded_count, options))
+                if with_indices:
+                    idx[n, c, od, oh, ow] = at
+
+    return kernel
+
+
+WARP = 32
+ALL_LANES = 0xFFFFFFFF
+
+
+def _lane_merger(reduction, element, channels_last, lanes):
+    """``merge(values, indices, tid, lane, acc, at) -> (acc, at)``: the partial results of
+    an output's ``lanes`` threads merged, in lane 0, in a tree fixed by ``lanes`` alone
+    (lane i takes lane i + step, step halving), so results never depend on the grid.
+    Every thread of the block calls it.
+
+    Channels-first lanes are neighbouring threads: a warp's partials meet through
+    register shuffles, and for lanes > 32 the warps' results through shared memory
+    (``values``, ``indices``). Channels-last lanes are a block apart and every step
+    goes through shared memory, as it does on the simulator, which has no shuffles."""
+    from numba import from_dtype
+
+    selects = reduction.selects
+    add = reduction.parts(INLINE).add
+    _, _, lane_stride = _split_functions(channels_last, lanes)
+
+    if channels_last or simulated():
+
+        @register_jitable
+        def shared_merge(values, indices, tid, lane, acc, at):
             values[tid] = acc
             if selects:
                 indices[tid] = at
@@ -385,13 +484,51 @@ def block_reduce_kernel(windows, reduction, element, with_indices, channels_last
                         indices[tid] = indices[other]
                 cuda.syncthreads()
                 step //= 2
-            if lane == 0 and o < total:
-                out[n, c, od, oh, ow] = store(finish(values[tid], count, padded_count,
-                                                     options))
-                if with_indices:
-                    idx[n, c, od, oh, ow] = indices[tid]
+            if selects:
+                at = indices[tid]
+            return values[tid], at
 
-    return kernel
+        return shared_merge
+
+    value_type = from_dtype(element.compute)
+    # shuffles move 32- and 64-bit words: narrower integers travel as int64
+    wide = np.int64 if element.compute.kind in "iu" else element.compute.type
+
+    @register_jitable
+    def warp_tree(acc, at, step):
+        while step > 0:
+            other = value_type(cuda.shfl_down_sync(ALL_LANES, wide(acc), step))
+            if selects:
+                other_at = cuda.shfl_down_sync(ALL_LANES, at, step)
+                if merged_wins(other, other_at, acc, at):
+                    acc = other
+                    at = other_at
+            else:
+                acc = add(acc, other)
+            step //= 2
+        return acc, at
+
+    warps = lanes // WARP
+
+    @register_jitable
+    def shuffle_merge(values, indices, tid, lane, acc, at):
+        acc, at = warp_tree(acc, at, WARP // 2)
+        if warps > 1:
+            if tid % WARP == 0:
+                values[tid // WARP] = acc
+                if selects:
+                    indices[tid // WARP] = at
+            cuda.syncthreads()
+            if tid < WARP:   # the first warp merges the warps' results
+                if tid < warps:
+                    acc = values[tid]
+                    if selects:
+                        at = indices[tid]
+                acc, at = warp_tree(acc, at, warps // 2)
+            cuda.syncthreads()   # values are read before the next output's are written
+        return acc, at
+
+    return shuffle_merge
 
 
 @functools.cache
@@ -561,6 +698,10 @@ def _block_lanes(dims, windows, channels_last):
     return THREADS if taps >= block else 32 if taps >= warp else 0
 
 
+_NO_INDICES: dict = {}
+"""CuPy device id -> ``CudaBackend.no_indices`` there."""
+
+
 class CudaBackend(Backend):
     """Device arrays (CuPy, Numba, any ``__cuda_array_interface__``), computed by
     ``numba.cuda`` kernels on the input's stream."""
@@ -584,8 +725,16 @@ class CudaBackend(Backend):
             memory = allocate((n, d, h, w, c), dtype, like)
             s = memory.strides
             return view(memory, shape5, (s[0], s[4], s[1], s[2], s[3]))
-        memory = allocate(shape5, dtype, like)
-        return view(memory, shape5, memory.strides)
+        return allocate(shape5, dtype, like)
+
+    def no_indices(self, like):
+        if not is_cupy(like):
+            return super().no_indices(like)
+        device = like.data.device_id
+        placeholder = _NO_INDICES.get(device)
+        if placeholder is None:   # never written: one per device serves every call
+            placeholder = _NO_INDICES[device] = super().no_indices(like)
+        return placeholder
 
     def retype(self, array, dtype):
         if array.dtype == dtype:
@@ -650,15 +799,16 @@ class CudaBackend(Backend):
         initial = reduction.initial(element)
         lanes = _block_lanes(dims, windows, channels_last)
         if lanes:
-            kernel = block_reduce_kernel(windows, reduction, element, with_indices,
-                                         channels_last, lanes)
-            return lambda x, out, idx: _launch(kernel, _groups(out.size, lanes), stream_of(x),
-                                               x, out, idx, dims, initial, options)
-        kernel = reduce_kernel(windows, reduction, element, with_indices, channels_last)
+            launch = _PlanLaunch(block_reduce_kernel(windows, reduction, element,
+                                                     with_indices, channels_last, lanes),
+                                 dims, initial, options)
+            return lambda x, out, idx: launch(_groups(out.size, lanes), stream_of(x), x, out,
+                                              idx)
+        launch = _PlanLaunch(reduce_kernel(windows, reduction, element, with_indices,
+                                           channels_last), dims, initial, options)
         # windows that are the same in every plane ignore the samples argument
-        return lambda x, out, idx: _launch(kernel, _thread_blocks(out.size), stream_of(x), x,
-                                           out, idx, dims, x if samples is None else samples,
-                                           initial, options)
+        return lambda x, out, idx: launch(_thread_blocks(out.size), stream_of(x), x, out, idx,
+                                          x if samples is None else samples)
 
     def gather_gradient(self, grad, idx, out, x, grad_in, dims, windows, reduction,
                         element, options, channels_last):

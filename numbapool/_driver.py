@@ -194,13 +194,13 @@ def pool_plan(inp, geometry, windows, reduction, options, samples=None, with_ind
         reduce = backend.window_reducer(backend.retype(x5, element.storage), shape, dims,
                                         windows, reduction, element, options, samples,
                                         with_indices, channels_last)
-    idx_shape = shape if with_indices else (1,) * 5
 
     def plan(x5):
         if merge:
             x5 = backend.merged_planes(x5)
         out5, out_view = _result(backend, shape, element, channels_last, x5)
-        idx5 = backend.empty(idx_shape, np.int64, channels_last, x5)
+        idx5 = (backend.empty(shape, np.int64, channels_last, x5) if with_indices
+                else backend.no_indices(x5))
         if reduce is not None:
             reduce(backend.retype(x5, element.storage), out_view, idx5)
         return _finished(backend, out5, element), (idx5 if with_indices else None)

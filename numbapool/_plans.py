@@ -8,9 +8,10 @@ that allocates the result and launches the kernel it chose. A later call with th
 signature looks the plan up and runs it, which makes a call on a tiny input several times
 cheaper.
 
-- Only NumPy arrays (exactly ``numpy.ndarray``) are planned, and only forwards whose
-  result depends on nothing but the input (not fractional pooling: its samples are drawn
-  per call).
+- Only NumPy and CuPy arrays (exactly ``numpy.ndarray`` or ``cupy.ndarray``; a CuPy
+  array's device counts too) are planned, and only forwards whose result depends on
+  nothing but the input (not fractional pooling: its samples are drawn per call). A CuPy
+  replay queues its kernel on the stream that is current when it runs.
 - A signature holds the arguments with their types (``2``, ``2.0``, ``True`` and
   ``np.int64(2)`` differ), so a call replays only where the full path would have done
   the same; unhashable arguments are not planned. A call that raises leaves no plan:
@@ -21,6 +22,7 @@ cheaper.
 """
 
 import os
+import sys
 import threading
 
 import numpy as np
@@ -46,13 +48,17 @@ class Plans(dict):
     def lookup(self, x, arguments):
         """``(signature, plan or None)`` for a call on ``x``; the signature is None where
         the call cannot be planned."""
-        if type(x) is not np.ndarray:
+        if type(x) is np.ndarray:
+            where = None
+        elif _is_cupy(x):
+            where = x.data.device_id   # a plan's kernels are loaded on one device
+        else:
             return None, None
         types = tuple(map(type, arguments))
         if tuple in types or list in types:   # their items' types count too
-            signature = (x.shape, x.strides, x.dtype, tuple(map(_key, arguments)))
+            signature = (x.shape, x.strides, x.dtype, where, tuple(map(_key, arguments)))
         else:
-            signature = (x.shape, x.strides, x.dtype, arguments, types)
+            signature = (x.shape, x.strides, x.dtype, where, arguments, types)
         try:
             return signature, self.get(signature)
         except TypeError:   # an unhashable argument
@@ -74,6 +80,11 @@ class Plans(dict):
                 clear()
             self[signature] = offers[0]
         return result
+
+
+def _is_cupy(x):
+    cupy = sys.modules.get("cupy")   # never imported here: a CuPy array means it was
+    return cupy is not None and type(x) is cupy.ndarray
 
 
 def offer(plan):

@@ -695,6 +695,53 @@ def backward_call(name, arrays, kwargs, row):
     return [grad_for(out), arrays[0], *rest], kwargs
 
 
+@needs_cupy
+@pytest.mark.parametrize("case", [c for c in table_cases() if c[0].name not in (
+    "fractional_max_pool", "max_unpool")], ids=table_id)
+def test_cupy_replays_equal_the_full_path(case):
+    """A repeated forward on CuPy arrays replays its plan (``numbapool._plans``), launching
+    its kernel directly: on new values, both memory layouts, every element type, on a
+    busy non-blocking stream, it gives what the first call's full path gives (the CPU's
+    results, the same shapes and strides), and the plan was used."""
+    stream = cupy.cuda.Stream(non_blocking=True)
+    for dtype in table_element_types(case[0]):
+        for layout in ("contiguous", "channels_last_memory"):
+            calls = []
+            for seed in (1, 2, 3):
+                name, arrays, kwargs, _ = table_call(case, dtype, seed)
+                label, hosts, extra, _ = next(c for c in layouts(*arrays) if c[0] == layout)
+                calls.append((hosts, {**kwargs, **extra}))
+            fn = getattr(npl, name)
+            expected_results = [fn(*hosts, **kwargs) for hosts, kwargs in calls]
+            plans = fn.__globals__["_plans"]
+            plans.clear()
+            first = fn(to_cupy(calls[0][0][0]), *calls[0][0][1:], **calls[0][1])
+            assert len(plans) == 1, f"{name} {dtype} {layout}: no plan recorded"
+            for (hosts, kwargs), expected in zip(calls[1:], expected_results[1:]):
+                source, x = to_cupy(hosts[0]), to_cupy(np.zeros_like(hosts[0]))
+                cupy.cuda.Device().synchronize()
+                with stream:
+                    # x gets its values on the stream once a slow product is done: a
+                    # replay on any other stream would read zeros
+                    busy = _slow_product(cupy, 2)
+                    cupy.copyto(x, source, where=busy[0, 0] == 4096)
+                    got = fn(x, *hosts[1:], **kwargs)
+                stream.synchronize()
+                pairs = zip(got if isinstance(got, tuple) else (got,),
+                            expected if isinstance(expected, tuple) else (expected,),
+                            first if isinstance(first, tuple) else (first,))
+                for g, e, f in pairs:
+                    assert isinstance(g, cupy.ndarray) and g.strides == f.strides
+                    assert_same(g, e, True if e.dtype.kind in "iu" else case_exact(case))
+            assert len(plans) == 1
+
+
+def case_exact(case):
+    from ops_table import ROWS
+
+    return ROWS[case[0].name].exact
+
+
 @needs_real_gpu
 @pytest.mark.parametrize("arrays_of", ["numba", "cupy"])
 @pytest.mark.parametrize("case", table_cases(), ids=table_id)
@@ -957,7 +1004,7 @@ def _compile_every_kernel():
                     for with_indices in ((False, True) if reduction.selects else (False,)):
                         cases.append((_cuda.reduce_kernel(windows, reduction, element,
                                                           with_indices, cl),
-                                      (x, out, array("int64"), dims, samples, c,
+                                      (x, out, array("int64"), samples, dims, c,
                                        options(element))))
                     if windows is _windows.ADAPTIVE:
                         for lanes in ((8,) if cl else (256, 32)):
