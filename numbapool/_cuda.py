@@ -5,7 +5,8 @@ element code the CPU compiles) with one thread per output (forward) or per input
 element (gather backward), the flat thread index unravelled W-fastest for channels-first
 memory and C-fastest for channels-last memory, so neighbouring threads touch
 neighbouring addresses in both. Adaptive windows too large for one thread are reduced by
-several threads and a fixed-order tree in shared memory. Every result is deterministic:
+several threads and a fixed-order tree (register shuffles within a warp, shared memory
+between warps). Every result is deterministic:
 no atomics, fixed launch shapes and reduction orders. Results are stored in the element
 type by the kernels themselves (``Element.store``).
 
