@@ -154,9 +154,9 @@ class Backend(abc.ABC):
         """Forward pooling as ``reduce(x, out, idx)``: ``out[o]`` (and, ``with_indices``,
         ``idx[o]``) for every output ``o`` from the taps of its window
         (``_bodies.window_reducer``), for ``x`` or an array of its shape, strides and
-        dtype, and an ``out`` of ``out_shape``. Everything but the launch is decided here, once: a forward
-        call's plan (``numbapool._plans``) keeps ``reduce``, which holds no array of the
-        call."""
+        dtype, and an ``out`` of ``out_shape``. Everything but the launch is decided here,
+        once: a forward call's plan (``numbapool._plans``) keeps ``reduce``, which holds no
+        array of the call."""
 
     @abc.abstractmethod
     def gather_gradient(self, grad, idx, out, x, grad_in, dims, windows, reduction,

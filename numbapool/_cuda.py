@@ -96,7 +96,7 @@ def _launch(kernel, work, stream, *args):
     """``kernel`` on enough blocks of ``THREADS`` threads for ``work`` grid-stride
     items (threads or blocks, as the kernel loops)."""
     blocks = _blocks(work)
-    key = (kernel, tuple(_signature(a) for a in args)) if _launch_state["fast"] else None
+    key = _launch_key(kernel, args) if _launch_state["fast"] else None
     if key is not None and _fast_launch(key, blocks, stream, args):
         return
     converted = tuple(kernel_argument(a) if _is_array(a) else a for a in args)
@@ -128,6 +128,11 @@ _launchers: dict = {}
 argument)`` of launches seen."""
 
 _launch_state = {"fast": not simulated(), "error": None}
+
+
+def _launch_key(kernel, args):
+    """``_launchers``' key of a launch of ``kernel`` on ``args``."""
+    return kernel, tuple(_signature(a) for a in args)
 
 
 def _signature(value):
@@ -194,6 +199,16 @@ def _fast_launch(key, blocks, stream, args):
         for lay_out, value in zip(layouts, args):
             lay_out(value, parameters, stream)
         function = compiled._codelibrary.get_cufunc().kernel
+    except Exception as error:  # noqa: BLE001  never again; this launch goes through Numba
+        _give_up_fast_launch(error)
+        return False
+    return _launch_directly(function, blocks, stream, parameters)
+
+
+def _launch_directly(function, blocks, stream, parameters):
+    """Launch a compiled kernel's CUfunction with its parameters laid out; False (and
+    no direct launch ever again) where that fails."""
+    try:
         _core_launch()(_core_stream(stream), _launch_config(blocks), function, *parameters)
     except Exception as error:  # noqa: BLE001  never again; this launch goes through Numba
         _give_up_fast_launch(error)
@@ -259,12 +274,8 @@ class _PlanLaunch:
                 parameters = []
                 for array in arrays:
                     _array_parameters(array, parameters)
-                try:
-                    _core_launch()(_core_stream(stream), _launch_config(_blocks(work)),
-                                   function, *parameters, *constant_parameters)
-                except Exception as error:  # noqa: BLE001  as in _fast_launch
-                    _give_up_fast_launch(error)
-                else:
+                parameters.extend(constant_parameters)
+                if _launch_directly(function, _blocks(work), stream, parameters):
                     return
         _launch(self.kernel, work, stream, *arrays, *self.constants)
         if _launch_state["fast"] and all(is_cupy(a) for a in arrays):
@@ -272,9 +283,8 @@ class _PlanLaunch:
 
     def _remember(self, stream, arrays):
         """Lay out the constants for later launches like the one just made."""
-        signatures = tuple(_signature(a) for a in arrays)
-        found = _launchers.get((self.kernel, signatures + tuple(
-            _signature(c) for c in self.constants)))
+        key = _launch_key(self.kernel, arrays + self.constants)
+        found = _launchers.get(key)
         if found is None:
             return
         compiled, layouts = found
@@ -286,6 +296,7 @@ class _PlanLaunch:
         except Exception as error:  # noqa: BLE001  a numba-cuda without these internals
             _give_up_fast_launch(error)
             return
+        signatures = key[1][:len(arrays)]
         if self.direct is not None and self.direct[0] == signatures:
             functions = {**self.direct[1], **functions}   # another device's, kept
         self.direct = signatures, functions, tuple(parameters)
