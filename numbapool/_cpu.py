@@ -117,20 +117,6 @@ def _cl(array):
 # Window tables
 
 
-@functools.cache
-def _table_builder(windows):
-    window, cover = windows.window, windows.cover
-
-    @compiled()
-    def build(table, dim):
-        for o in range(dim.out):
-            table[0, o], table[1, o], table[2, o], table[3, o] = window(dim, o, 0.0)
-        for i in range(dim.size):
-            table[4, i], table[5, i] = cover(dim, i, 0.0)
-
-    return build
-
-
 TABLE_LENGTH = 4096
 """The longest dim whose windows are tabulated (6 int64 per entry, for each of 3 dims):
 longer dims, and tables that would outweigh 1/32 of the data, run the window formula in
@@ -143,9 +129,13 @@ def _tables(windows, dims):
     """Read-only window tables of the three dims (memoised: shapes repeat)."""
     length = max(max(dim.size, dim.out) for dim in dims)
     tables = np.zeros((3, 6, length), np.int64)
-    build = _table_builder(windows)
     for table, dim in zip(tables, dims):
-        build(table, dim)
+        # the jitable formulas, run by the interpreter: at most a few ms (4096 entries),
+        # where compiling a builder added 0.3-0.5 s to the first call of every process
+        for o in range(dim.out):
+            table[:4, o] = windows.window(dim, o, 0.0)
+        for i in range(dim.size):
+            table[4:, i] = windows.cover(dim, i, 0.0)
     tables.flags.writeable = False
     return Dims(*tables)
 
