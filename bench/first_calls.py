@@ -7,8 +7,8 @@ Rows (the compile/cache issue's table): the first call of each op alone on an em
 cache; nine typical first calls in one process on an empty cache; the first call of each
 op in a fresh process once the cache is filled; ``import numbapool`` beyond numpy and
 numba. Medians of ``--repeat`` runs; float32 (1, 64, 28, 28) inputs, which run the
-parallel builds (parallel launches win from about 10,000 elements on the 2-core VM, so
-even a notebook's small first input compiles them).
+parallel builds (on the 2-core VM a parallel launch already beats the serial build for
+max pooling of a (1, 16, 28, 28) input, so small first inputs compile them too).
 
 Where SciPy is installed, Numba's first compile or cache load imports ``scipy.linalg``
 (its check for a BLAS), about 0.15 s of every filled-cache figure on the 2-core VM; the
