@@ -269,8 +269,9 @@ class _PlanLaunch:
         if direct is not None and _launch_state["fast"]:
             signatures, functions, constant_parameters = direct
             function = functions.get(_current_device())
+            # the signatures hold the type: equal ones are CuPy arrays like the first
             if function is not None and all(
-                    is_cupy(a) and _signature(a) == s for a, s in zip(arrays, signatures)):
+                    _signature(a) == s for a, s in zip(arrays, signatures)):
                 parameters = []
                 for array in arrays:
                     _array_parameters(array, parameters)
