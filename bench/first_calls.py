@@ -4,11 +4,13 @@ interpreter with an empty (or a filled) Numba cache.
     python bench/first_calls.py [--out bench/results/NAME.json] [--repeat 3]
 
 Rows (the compile/cache issue's table): the first call of each op alone on an empty
-cache; nine typical first calls in one process on an empty cache; the first call of each
-op in a fresh process once the cache is filled; ``import numbapool`` beyond numpy and
-numba. Medians of ``--repeat`` runs; float32 (1, 64, 28, 28) inputs, which run the
+cache, and the same call repeated (which compiles the parallel build); nine typical first
+calls in one process on an empty cache; the first call of each op in a fresh process once
+those two calls have filled the cache; ``import numbapool`` beyond numpy and
+numba. Medians of ``--repeat`` runs; float32 (1, 64, 28, 28) inputs, large enough for
 parallel builds (on the 2-core VM a parallel launch already beats the serial build for
-max pooling of a (1, 16, 28, 28) input, so small first inputs compile them too).
+max pooling of a (1, 16, 28, 28) input), whose first calls run the serial builds
+(``numbapool._cpu._ParallelBuild``).
 
 Where SciPy is installed, Numba's first compile or cache load imports ``scipy.linalg``
 (its check for a BLAS), about 0.15 s of every filled-cache figure on the 2-core VM; the
@@ -77,14 +79,18 @@ def main(argv=None):
     args = parser.parse_args(argv)
     rows = {}
     for label, call in OPS.items():
-        empty, filled = [], []
+        empty, second, filled = [], [], []
         for _ in range(args.repeat):
             with tempfile.TemporaryDirectory() as cache:
-                empty.append(probe([call], cache)["calls_s"][0])
+                first_two = probe([call, call], cache)["calls_s"]
+                empty.append(first_two[0])
+                second.append(first_two[1])
                 filled.append(probe([call], cache)["calls_s"][0])
         rows[label] = {"empty_cache_s": statistics.median(empty),
+                       "second_call_s": statistics.median(second),
                        "filled_cache_s": statistics.median(filled)}
         print(f"{label:24} empty cache {rows[label]['empty_cache_s']:6.2f} s   "
+              f"second call {rows[label]['second_call_s']:5.2f} s   "
               f"filled cache {rows[label]['filled_cache_s']:5.2f} s", flush=True)
     nine, imports = [], []
     for _ in range(args.repeat):

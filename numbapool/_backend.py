@@ -11,6 +11,7 @@ import abc
 import functools
 import hashlib
 import math
+import threading
 import warnings
 from pathlib import Path
 
@@ -36,8 +37,28 @@ def jit_cached(jit, function, **options):
         return jit(**options)(function)
     cache = getattr(dispatcher, "_cache", None)
     if cache is not None and hasattr(cache, "load_overload") and hasattr(cache, "flush"):
-        cache.load_overload = _replacing_damaged(cache, cache.load_overload)
+        cache.load_overload = _CacheLoad(cache, cache.load_overload)
     return dispatcher
+
+
+def load_cached(dispatcher, signature):
+    """``dispatcher``'s build for argument types ``signature``, loaded from the disk
+    cache; None, with nothing compiled, where the cache does not hold it (or there is no
+    disk cache). A build already compiled in this process is returned as it is."""
+    if not isinstance(getattr(getattr(dispatcher, "_cache", None), "load_overload", None),
+                      _CacheLoad):
+        return None
+    _CacheLoad.only.active = True
+    try:
+        return dispatcher.compile(signature)
+    except _NotCached:
+        return None
+    finally:
+        _CacheLoad.only.active = False
+
+
+class _NotCached(Exception):
+    pass
 
 
 @functools.cache
@@ -48,18 +69,28 @@ def _warn_uncached():
                   RuntimeWarning, stacklevel=4)
 
 
-def _replacing_damaged(cache, load):
-    def load_overload(signature, target_context):
+class _CacheLoad:
+    """A kernel's cache lookup (Numba's ``load_overload``): an entry that fails to load is
+    replaced by a fresh compile, with a warning; under ``load_cached`` a missing entry
+    stops the compile that would follow."""
+
+    only = threading.local()   # active: within load_cached, on this thread
+
+    def __init__(self, cache, load):
+        self.cache, self.load = cache, load
+
+    def __call__(self, signature, target_context):
         try:
-            return load(signature, target_context)
+            loaded = self.load(signature, target_context)
         except Exception as error:  # noqa: BLE001  any unreadable entry: compile afresh
             warnings.warn(f"numbapool replaced a damaged kernel cache entry in "
-                          f"{cache.cache_path} ({type(error).__name__}: {error})",
+                          f"{self.cache.cache_path} ({type(error).__name__}: {error})",
                           RuntimeWarning, stacklevel=2)
-            cache.flush()  # a fresh, empty index, so the new compile can be saved
-            return None
-
-    return load_overload
+            self.cache.flush()  # a fresh, empty index, so the new compile can be saved
+            loaded = None
+        if loaded is None and getattr(_CacheLoad.only, "active", False):
+            raise _NotCached
+        return loaded
 
 
 # Numba's on-disk cache keys a kernel on its own source file, but the code it inlines from

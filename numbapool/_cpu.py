@@ -24,20 +24,23 @@ and adaptive windows run from precomputed tables (loads instead of divisions); f
 windows, a different set per plane, from their formula. Kernels take the three dims
 (``dim_d, dim_h, dim_w``) as separate arguments: a parallel loop cannot capture a nested
 tuple. Small inputs run serial builds of the kernels (a parallel launch costs more than
-the work). Kernels are built on first use by memoised factories keyed by hashable
-parameters, so importing numbapool compiles nothing.
+the work), large ones parallel builds once a call repeats (``_ParallelBuild``). Kernels
+are built on first use by memoised factories keyed by hashable parameters (``builds``),
+so importing numbapool compiles nothing.
 """
 
 import functools
 import math
 import os
 import threading
+import time
+import types
 
 import numpy as np
 from numba import get_num_threads, njit, prange, threading_layer
 
 from numbapool import _bodies, _elements, _layout, _windows
-from numbapool._backend import INLINED_DIGEST, Backend, jit_cached, window_extent
+from numbapool._backend import INLINED_DIGEST, Backend, jit_cached, load_cached, window_extent
 from numbapool._bodies import flat_index, split_row
 from numbapool._reductions import takes_over
 from numbapool._windows import TABLE, Dims
@@ -45,55 +48,144 @@ from numbapool._windows import TABLE, Dims
 INLINE = "always"  # reduction parts in the kernels' IR, where their fastmath flags apply
 
 
-def compiled(parallel=False, fastmath=False):
-    """``njit(cache=True)`` with the cache keyed on the inlined code and on the options:
-    Numba's own key ignores them, and a serial build must never be loaded as the parallel
-    one (or the reverse). Parallel builds are launched through ``_ThreadSafe``."""
+def builds(fastmath=False):
+    """Decorate a kernel factory ``factory(*key)`` that returns a kernel's Python function:
+    ``factory(*key, parallel)`` is then its serial or parallel build, memoised, compiled on
+    first use with ``njit(cache=True)``.
 
-    def compile_(function):
-        function.__qualname__ += (f"_{INLINED_DIGEST}_{'parallel' if parallel else 'serial'}"
+    Numba's cache key ignores compile options and the code a kernel inlines from other
+    modules: each build is named after both, so that a serial build is never loaded as the
+    parallel one (or the reverse) and editing the inlined modules recompiles. A parallel
+    build is a ``_ParallelBuild``, which holds the serial build of the same key."""
+
+    def decorate(factory):
+        function_of = functools.cache(factory)
+
+        @functools.cache
+        def build(*key_and_parallel):
+            *key, parallel = key_and_parallel
+            function = function_of(*key)
+            # one Python function, two builds: each needs a name of its own
+            named = types.FunctionType(function.__code__, function.__globals__,
+                                       function.__name__, function.__defaults__,
+                                       function.__closure__)
+            named.__qualname__ = (f"{function.__qualname__}_{INLINED_DIGEST}_"
+                                  f"{'parallel' if parallel else 'serial'}"
                                   + ("_fastmath" if fastmath else ""))
-        kernel = jit_cached(njit, function, parallel=parallel,
-                            fastmath={"reassoc"} if fastmath else False)
-        return _ThreadSafe(kernel) if parallel else kernel
+            kernel = jit_cached(njit, named, parallel=parallel,
+                                fastmath={"reassoc"} if fastmath else False)
+            return _ParallelBuild(kernel, build(*key, False)) if parallel else kernel
 
-    return compile_
+        return functools.update_wrapper(build, factory)
+
+    return decorate
 
 
-class _ThreadSafe:
-    """A parallel kernel that Python threads may call at once under any threading layer.
+SERIAL_FIRST = True
+"""Whether a parallel build's first calls may run the serial build (``_ParallelBuild``);
+tests that must run parallel builds from the first call turn it off."""
 
-    OpenMP and TBB take concurrent launches; Numba's workqueue layer (what Numba picks
-    where neither is installed) aborts the process on them. Launches are serialised until
-    the first one has shown which layer Numba loaded, and for good under workqueue."""
+SERIAL_FIRST_SECONDS = 0.5
+"""Seconds of serial runs on parallel-sized inputs, per kernel and argument types, after
+which the parallel build is compiled even where no call has repeated: about half its
+compile time, so that a few varied calls never wait for it and a long run loses little."""
+
+SERIAL_FIRST_MAX_WORK = 1 << 27
+"""Elements (inputs and outputs) from which a first call compiles the parallel build at
+once: one core on so many takes about as long as that compile."""
+
+
+class _ParallelBuild:
+    """A kernel's parallel build: compiled only once it pays, and safe to call from
+    several Python threads under any threading layer.
+
+    Compiling: Numba's parfor lowering makes a parallel build take 2-3 times as long to
+    compile as the serial one (1.7 s against 0.7 s for the summing twin on the 2-core
+    VM), most of what a first call waits for. So calls run the serial build, which gives
+    the same results, until a call repeats (the same argument types and shapes), or
+    serial runs have taken ``SERIAL_FIRST_SECONDS``; then the parallel build is compiled.
+    It runs from the first call where it is already compiled or in the disk cache, or
+    where the input is very large (``SERIAL_FIRST_MAX_WORK``). ``numbapool.warmup``
+    compiles both builds ahead of time.
+
+    Threads: OpenMP and TBB take concurrent launches; Numba's workqueue layer (what Numba
+    picks where neither is installed) aborts the process on them. Launches are serialised
+    until a parallel region has shown which layer Numba loaded, and for good under
+    workqueue."""
 
     _lock = threading.Lock()
-    _layer_takes_threads = None  # unknown until a parallel kernel has run
+    _layer_takes_threads = None  # unknown until a parallel region has run
     forked_from_openmp = False
     """In a process forked after an OpenMP parallel region: GNU OpenMP terminates a
     child that opens one, so such a child runs serial builds."""
 
     @staticmethod
     def after_fork_in_child():
-        if _ThreadSafe._layer_takes_threads is not None and threading_layer() == "omp":
-            _ThreadSafe.forked_from_openmp = True
+        if _ParallelBuild._layer_takes_threads is not None and threading_layer() == "omp":
+            _ParallelBuild.forked_from_openmp = True
 
-    def __init__(self, kernel):
-        self.kernel = kernel
+    def __init__(self, kernel, serial):
+        self.kernel, self.serial = kernel, serial
+        self._serial_runs = {}   # argument types -> _SerialRuns
+        # Numba calls this hook for argument types that have no compiled build yet
+        self._compile_for_args = kernel._compile_for_args
+        kernel._compile_for_args = self._uncompiled_call
 
     def __call__(self, *args):
-        if _ThreadSafe._layer_takes_threads:
+        if _ParallelBuild._layer_takes_threads:
             return self.kernel(*args)
-        with _ThreadSafe._lock:
+        with _ParallelBuild._lock:
             result = self.kernel(*args)
-            _ThreadSafe._layer_takes_threads = threading_layer() != "workqueue"
+            try:
+                _ParallelBuild._layer_takes_threads = threading_layer() != "workqueue"
+            except ValueError:   # no parallel region has run yet
+                pass
         return result
+
+    def _uncompiled_call(self, *args, **kws):
+        """The function that runs a call for whose argument types the parallel build is
+        not compiled in this process (Numba calls it with the call's arguments)."""
+        if SERIAL_FIRST and not kws:
+            signature = tuple(map(self.kernel.typeof_pyval, args))
+            runs = self._serial_runs.get(signature)
+            if runs is None:
+                if sum(a.size for a in args if isinstance(a, np.ndarray)) >= \
+                        SERIAL_FIRST_MAX_WORK:
+                    return self._compile_for_args(*args)
+                loaded = load_cached(self.kernel, signature)
+                if loaded is not None:
+                    return loaded
+                runs = self._serial_runs[signature] = _SerialRuns(self.serial, signature)
+            shapes = tuple(a.shape for a in args if isinstance(a, np.ndarray))
+            if shapes not in runs.shapes and runs.seconds < SERIAL_FIRST_SECONDS:
+                runs.shapes.add(shapes)
+                return runs
+        return self._compile_for_args(*args, **kws)
 
     def __getattr__(self, name):
         return getattr(self.kernel, name)
 
 
-os.register_at_fork(after_in_child=_ThreadSafe.after_fork_in_child)
+os.register_at_fork(after_in_child=_ParallelBuild.after_fork_in_child)
+
+
+class _SerialRuns:
+    """The serial build standing in for a parallel one, for one set of argument types:
+    the shapes it ran and its time (not counting its own compile)."""
+
+    def __init__(self, serial, signature):
+        self.serial, self.signature = serial, signature
+        self.shapes = set()
+        self.seconds = 0.0
+
+    def __call__(self, *args):
+        if self.signature not in self.serial.overloads:
+            return self.serial(*args)
+        start = time.perf_counter()
+        try:
+            return self.serial(*args)
+        finally:
+            self.seconds += time.perf_counter() - start
 
 
 # Below this many elements touched, a parallel launch costs more than the work.
@@ -105,7 +197,7 @@ def _parallel(*arrays):
 
 
 def _parallel_for(work):
-    return not _ThreadSafe.forked_from_openmp and work >= PARALLEL_MIN_WORK
+    return not _ParallelBuild.forked_from_openmp and work >= PARALLEL_MIN_WORK
 
 
 def _cl(array):
@@ -159,8 +251,8 @@ _NO_SAMPLES.flags.writeable = False
 # Forward: window reductions
 
 
-@functools.cache
-def reduce_kernel(windows, reduction, load, with_indices, parallel):
+@builds()
+def reduce_kernel(windows, reduction, load, with_indices):
     """Forward pooling by the shared per-output body, over rows (n, od, oh) of
     channels-last memory with C innermost: for windows that differ per plane, which the
     channels-last twin cannot share along C.
@@ -169,7 +261,6 @@ def reduce_kernel(windows, reduction, load, with_indices, parallel):
     """
     reduce_window = _bodies.window_reducer(windows, reduction, load, INLINE)
 
-    @compiled(parallel=parallel)
     def kernel(x, out, idx, dim_d, dim_h, dim_w, samples, initial, options):
         n_batch, channels, out_d, out_h, out_w = out.shape
         for row in prange(n_batch * out_d * out_h):
@@ -185,8 +276,8 @@ def reduce_kernel(windows, reduction, load, with_indices, parallel):
     return kernel
 
 
-@functools.cache
-def max_rows_kernel(windows, reduction, load, with_indices, parallel):
+@builds()
+def max_rows_kernel(windows, reduction, load, with_indices):
     """Channels-first twin for selecting reductions: each output row holds its running
     maxima, and every input line of the row's windows is read once for all its outputs.
 
@@ -197,7 +288,6 @@ def max_rows_kernel(windows, reduction, load, with_indices, parallel):
     prepare, finish = parts.prepare, parts.finish
     finishes = reduction.finishes
 
-    @compiled(parallel=parallel)
     def kernel(x, out, idx, dim_d, dim_h, dim_w, samples, initial, options):
         n_batch, channels, depth, height, width = x.shape
         out_d, out_h, out_w = out.shape[2], out.shape[3], out.shape[4]
@@ -250,8 +340,8 @@ RUN = _elements.EXACT_RUN
 EXACT_TAPS = _elements.EXACT_TAPS
 
 
-@functools.cache
-def sum_rows_kernel(windows, reduction, load, carries, parallel):
+@builds(fastmath=True)
+def sum_rows_kernel(windows, reduction, load, carries):
     """Channels-first twin for summing reductions (windows of step 1): the window's input
     lines are combined element-wise into a line of column sums (long loops that
     vectorise), then each output combines its short span of that line.
@@ -264,7 +354,6 @@ def sum_rows_kernel(windows, reduction, load, carries, parallel):
     parts = reduction.parts(INLINE)
     prepare, add, finish = parts.prepare, parts.add, parts.finish
 
-    @compiled(parallel=parallel, fastmath=True)
     def kernel(x, out, idx, dim_d, dim_h, dim_w, samples, initial, run_zero, options, lines,
                carried):
         n_batch, channels, width = x.shape[0], x.shape[1], x.shape[4]
@@ -330,8 +419,8 @@ def sum_rows_kernel(windows, reduction, load, carries, parallel):
     return kernel
 
 
-@functools.cache
-def channels_last_kernel(windows, reduction, load, with_indices, carries, parallel):
+@builds(fastmath=True)
+def channels_last_kernel(windows, reduction, load, with_indices, carries):
     """Channels-last twin for every reduction: rows (n, od, oh), each output's running
     values held in its C-long line of ``out`` and updated tap by tap in contiguous,
     vectorised loops over C. Where the compute type ``carries`` sums, a line of the
@@ -346,7 +435,6 @@ def channels_last_kernel(windows, reduction, load, with_indices, carries, parall
     prepare, add, finish = parts.prepare, parts.add, parts.finish
     selects, finishes = reduction.selects, reduction.finishes
 
-    @compiled(parallel=parallel, fastmath=True)
     def kernel(x, out, idx, dim_d, dim_h, dim_w, samples, initial, run_zero, options):
         n_batch, depth, height, width, channels = x.shape
         out_d, out_h, out_w = out.shape[1], out.shape[2], out.shape[3]
@@ -401,8 +489,8 @@ def channels_last_kernel(windows, reduction, load, with_indices, carries, parall
     return kernel
 
 
-@functools.cache
-def global_sum_kernel(reduction, load, carries, parallel):
+@builds(fastmath=True)
+def global_sum_kernel(reduction, load, carries):
     """Summing reductions of whole planes laid out as the rows of a 2-d array: global
     pooling of channels-first inputs, where rows are short (7x7 planes) and a generic
     row's bookkeeping would cost more than its sum. Rows longer than RUN (where the
@@ -415,7 +503,6 @@ def global_sum_kernel(reduction, load, carries, parallel):
     parts = reduction.parts(INLINE)
     prepare, add, finish = parts.prepare, parts.add, parts.finish
 
-    @compiled(parallel=parallel, fastmath=True)
     def kernel(planes, out, initial, run_zero, options):
         rows, length = planes.shape
         for row in prange(rows):
@@ -441,8 +528,8 @@ def global_sum_kernel(reduction, load, carries, parallel):
 # whose windows cover it, so results are bitwise the same for any thread count.
 
 
-@functools.cache
-def terms_kernel(windows, reduction, load, parallel):
+@builds()
+def terms_kernel(windows, reduction, load):
     """What each output of a summing reduction passes to every input of its window,
     once per output: ``term(grad, out, ...)`` (``grad / divisor`` for the mean).
 
@@ -452,7 +539,6 @@ def terms_kernel(windows, reduction, load, parallel):
     term = reduction.parts(INLINE).term
     needs_output = reduction.needs_output
 
-    @compiled(parallel=parallel)
     def kernel(grad, out, terms, dim_d, dim_h, dim_w, zero, options):
         n_batch, channels, out_d, out_h, out_w = grad.shape
         for row in prange(n_batch * channels * out_d * out_h):
@@ -470,8 +556,8 @@ def terms_kernel(windows, reduction, load, parallel):
     return kernel
 
 
-@functools.cache
-def line_gather_kernel(windows, reduction, load, parallel):
+@builds()
+def line_gather_kernel(windows, reduction, load):
     """Channels-first twin of the gradient: the thread that owns an input line walks its
     covering output rows once, in order, adding each output's term over its span
     (summing reductions, from ``terms_kernel``) or its gradient at its winner's position
@@ -484,7 +570,6 @@ def line_gather_kernel(windows, reduction, load, parallel):
     factor = reduction.parts(INLINE).factor
     selects, scaled = reduction.selects, reduction.scaled
 
-    @compiled(parallel=parallel)
     def kernel(terms, idx, x, grad_in, dim_d, dim_h, dim_w, zero, options):
         n_batch, channels, depth, height, width = grad_in.shape
         for row in prange(n_batch * channels * depth * height):
@@ -513,8 +598,8 @@ def line_gather_kernel(windows, reduction, load, parallel):
     return kernel
 
 
-@functools.cache
-def channels_last_gather_kernel(windows, reduction, load, parallel):
+@builds()
+def channels_last_gather_kernel(windows, reduction, load):
     """Channels-last twin of the gradient: per input position, the covering outputs in
     order, each adding its term (summing reductions) or, where its index is this position,
     its gradient (selecting ones) in contiguous loops over C.
@@ -526,7 +611,6 @@ def channels_last_gather_kernel(windows, reduction, load, parallel):
     factor = reduction.parts(INLINE).factor
     selects, scaled = reduction.selects, reduction.scaled
 
-    @compiled(parallel=parallel)
     def kernel(terms, idx, x, grad_in, dim_d, dim_h, dim_w, zero, options):
         n_batch, depth, height, width, channels = grad_in.shape
         for row in prange(n_batch * depth * height):
@@ -554,8 +638,8 @@ def channels_last_gather_kernel(windows, reduction, load, parallel):
     return kernel
 
 
-@functools.cache
-def index_check_kernel(windows, unit_steps, channels_last, parallel):
+@builds()
+def index_check_kernel(windows, unit_steps, channels_last):
     """How many indices a max-type forward cannot have reported (``_bodies.reporter``),
     over rows whose depth and height windows are looked up once. On channels-last memory
     a row holds every channel, innermost, so the indices are read along memory (a row per
@@ -567,7 +651,6 @@ def index_check_kernel(windows, unit_steps, channels_last, parallel):
     window = windows.window
     reported = _bodies.reporter(unit_steps)
 
-    @compiled(parallel=parallel)
     def kernel(idx, dim_d, dim_h, dim_w, height, width):
         n_batch, channels, out_d, out_h, out_w = idx.shape
         row_channels = 1 if channels_last else channels  # channels split across rows
@@ -593,15 +676,14 @@ def index_check_kernel(windows, unit_steps, channels_last, parallel):
 # Per-plane scatter and gather by index (max unpooling and its gradient)
 
 
-@functools.cache
-def scatter_kernel(accumulate, load, parallel):
+@builds()
+def scatter_kernel(accumulate, load):
     """One thread per (n, c) plane runs the shared scatter body.
 
     ``kernel(values, idx, out, zero)``.
     """
     scatter_plane = _bodies.plane_scatterer(accumulate, load, 1)
 
-    @compiled(parallel=parallel)
     def kernel(values, idx, out, zero):
         n_batch, channels = out.shape[0], out.shape[1]
         for plane in prange(n_batch * channels):
@@ -616,8 +698,8 @@ CHANNEL_BLOCK = 64
 unpooling benchmark: 256 bytes of float32 per position)."""
 
 
-@functools.cache
-def scatter_channels_last_kernel(accumulate, load, parallel):
+@builds()
+def scatter_channels_last_kernel(accumulate, load):
     """Twin of ``scatter_kernel`` for channels-last rows, where one plane per thread
     strides C elements at every step and reads the whole batch entry's memory once per
     channel (unpooling 4x slower than PyTorch's in the benchmark). A task owns a block of
@@ -628,7 +710,6 @@ def scatter_channels_last_kernel(accumulate, load, parallel):
     """
     put = _bodies.row_writer(accumulate, load)
 
-    @compiled(parallel=parallel)
     def kernel(values, idx, out, zero):
         n_batch, channels, width = out.shape[0], out.shape[1], out.shape[4]
         blocks = (channels + CHANNEL_BLOCK - 1) // CHANNEL_BLOCK
@@ -646,11 +727,10 @@ def scatter_channels_last_kernel(accumulate, load, parallel):
     return kernel
 
 
-@functools.cache
-def gather_by_index_kernel(parallel):
+@builds()
+def gather_by_index_kernel():
     """``kernel(grad, idx, grad_in)``: the shared body over input rows."""
 
-    @compiled(parallel=parallel)
     def kernel(grad, idx, grad_in):
         n_batch, channels, depth, height, width = grad_in.shape
         for row in prange(n_batch * channels * depth * height):

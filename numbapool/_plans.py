@@ -18,7 +18,7 @@ cheaper.
   bad input raises every time.
 - Plans hold no array of a call, at most ``MAX_PLANS`` of them (then all are forgotten
   and made again as calls come), and none survives a fork (a child may have to run serial
-  kernels, ``numbapool._cpu._ThreadSafe``).
+  kernels, ``numbapool._cpu._ParallelBuild``).
 """
 
 import os

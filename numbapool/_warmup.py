@@ -73,7 +73,8 @@ def warmup(ops=COMMON, dtypes=("float32",), layouts=LAYOUTS, backward=True, buil
                         raise ValueError(f"warmup: build must be one of {BUILDS}, got "
                                          f"{build!r}")
                     steps.append((name, dtype, layout, build))
-    saved = _cpu.PARALLEL_MIN_WORK
+    saved = _cpu.PARALLEL_MIN_WORK, _cpu.SERIAL_FIRST
+    _cpu.SERIAL_FIRST = False   # a parallel step compiles the parallel builds
     try:
         for number, (name, dtype, layout, build) in enumerate(steps, 1):
             if progress:
@@ -84,7 +85,7 @@ def warmup(ops=COMMON, dtypes=("float32",), layouts=LAYOUTS, backward=True, buil
             _plans.clear()   # a plan of the other build would launch its kernels instead
             _run(*families[name], dtype, layout, backward)
     finally:
-        _cpu.PARALLEL_MIN_WORK = saved
+        _cpu.PARALLEL_MIN_WORK, _cpu.SERIAL_FIRST = saved
         _plans.clear()
         if progress and steps:
             print(file=sys.stderr)

@@ -100,7 +100,8 @@ def test_serial_and_parallel_builds_have_their_own_cache_entries(tmp_path):
     """
     large = """
         import numpy as np, numbapool as npl
-        npl.max_pool2d(np.ones((16, 64, 56, 56), np.float32), 2)
+        for _ in range(2):   # the second call compiles the parallel build
+            npl.max_pool2d(np.ones((16, 64, 56, 56), np.float32), 2)
     """
 
     def entries():
@@ -114,6 +115,56 @@ def test_serial_and_parallel_builds_have_their_own_cache_entries(tmp_path):
     after_large = entries()
     assert any("parallel" in name for name in after_large), after_large
     assert set(after_small) <= set(after_large)
+
+
+LARGE_CALLS = """
+    import gc
+    import numpy as np, numbapool as npl
+    from numbapool import _cpu
+
+    def parallel_builds_ready():   # compiled or loaded in this process
+        return sum(len(o.kernel.overloads) for o in gc.get_objects()
+                   if isinstance(o, _cpu._ParallelBuild))
+
+    x = np.random.default_rng(5).standard_normal((16, 32, 40, 40)).astype(np.float32)
+    results = []
+    for call in range(2):
+        results.append(npl.avg_pool2d(x, 3, 2, 1))
+        print(call, parallel_builds_ready())
+    assert results[0].tobytes() == results[1].tobytes()
+"""
+
+
+def test_a_first_call_runs_the_serial_build_and_a_second_one_the_parallel_build(tmp_path):
+    """A parallel build compiles 2-3 times slower than the serial one: on an empty cache
+    a large input's first call runs the serial build (nothing parallel compiled), its
+    second call the parallel build, with identical results."""
+    env = clean_env(NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    assert run(LARGE_CALLS, env).split() == ["0", "0", "1", "1"]
+    names = [p.name for p in (tmp_path / "cache").rglob("*.nbi")]
+    assert any("serial" in name for name in names), names
+    assert any("parallel" in name for name in names), names
+
+
+def test_a_cached_parallel_build_runs_from_the_first_call(tmp_path):
+    """Where the disk cache holds the parallel build, the first call loads and runs it:
+    no serial build is compiled for it."""
+    env = clean_env(NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    run(LARGE_CALLS, env)
+    for path in (tmp_path / "cache").rglob("*serial*"):
+        path.unlink()
+    assert run(LARGE_CALLS, env).split() == ["0", "1", "1", "1"]
+    assert not list((tmp_path / "cache").rglob("*serial*"))
+
+
+def test_a_very_large_first_call_compiles_the_parallel_build(tmp_path):
+    """From ``SERIAL_FIRST_MAX_WORK`` elements one core would take longer than the
+    parallel compile: the first call runs the parallel build."""
+    env = clean_env(NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    code = LARGE_CALLS.replace("import numpy as np,", "import numbapool._cpu as cpu\n"
+                               "    cpu.SERIAL_FIRST_MAX_WORK = 16 * 32 * 40 * 40\n"
+                               "    import numpy as np,")
+    assert run(code, env).split() == ["0", "1", "1", "1"]
 
 
 def test_warmup_fills_the_cache_that_later_processes_load(tmp_path):

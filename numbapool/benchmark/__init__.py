@@ -59,13 +59,15 @@ def sample_times(fns, budget_s, min_samples) -> list[list[float]]:
     """Seconds per call of each function, one list of samples per function, about
     ``budget_s`` in all.
 
-    A warm-up call comes first, so Numba's compile time is excluded. Samples
+    Two warm-up calls come first, so Numba's compile time is excluded (a first call
+    compiles and runs the serial build, the repeat the parallel one). Samples
     alternate between the functions so that noise from other processes hits them
     alike (sample ``i`` of each ran back to back); calls shorter than a millisecond
     are batched per sample.
     """
     per_call = []
     for fn in fns:
+        fn()
         fn()
         per_call.append(max(_clock(fn), 1e-9))
     inner = [math.ceil(_MIN_SAMPLE_S / t) for t in per_call]
