@@ -766,6 +766,14 @@ def _windows_hold_winners(windows, dims):
         windows is _windows.FIXED and all(dim.dilation == 1 for dim in dims))
 
 
+# (N, C, *spatial) <-> (N, C, D, H, W) for each rank: made once, as calls repeat them
+_NEW_DIMS = {nd: (slice(None), slice(None)) + (None,) * (3 - nd) for nd in (1, 2, 3)}
+_FIRST_OF_NEW_DIMS = {nd: (slice(None), slice(None)) + (0,) * (3 - nd) for nd in (1, 2, 3)}
+
+_NO_INDICES = np.empty((1,) * 5, np.int64)
+"""What kernels that write no indices take in their place, for its type alone."""
+
+
 class CpuBackend(Backend):
     """NumPy arrays, computed by ``@njit`` kernels on Numba's threads."""
 
@@ -778,13 +786,16 @@ class CpuBackend(Backend):
             array = array[None]
         if data_format == "channels_last":
             array = np.moveaxis(array, -1, 1)
-        return array[(slice(None), slice(None)) + (None,) * (3 - nd)]
+        return array[_NEW_DIMS[nd]]
 
     def restore(self, array5, nd, batched, data_format):
-        y = array5[(slice(None), slice(None)) + (0,) * (3 - nd)]
+        y = array5[_FIRST_OF_NEW_DIMS[nd]]
         if data_format == "channels_last":
             y = np.moveaxis(y, 1, -1)
         return y if batched else y[0]
+
+    def no_indices(self, like):
+        return _NO_INDICES
 
     def empty(self, shape5, dtype, channels_last, like=None):
         if channels_last:
@@ -834,8 +845,9 @@ class CpuBackend(Backend):
                 and _rows(x) is not None:
             # global pooling of channels-first planes, each plane a row
             kernel = global_sum_kernel(reduction, element.load, element.carries, parallel)
-            return lambda x, out, idx: kernel(_rows(x), out.reshape(-1), initial, run_zero,
-                                              options)
+            rows = _rows(x).shape   # every call's x has this one's strides: a view
+            return lambda x, out, idx: kernel(x.reshape(rows), out.reshape(-1), initial,
+                                              run_zero, options)
         windows, (dim_d, dim_h, dim_w) = _windows_for(windows, dims, x.nbytes)
         if channels_last and windows.per_plane:
             # windows that differ per plane cannot share a C-long line: the shared body,

@@ -195,14 +195,19 @@ def pool_plan(inp, geometry, windows, reduction, options, samples=None, with_ind
                                         windows, reduction, element, options, samples,
                                         with_indices, channels_last)
 
+    # what a call repeats is looked up once here: plans replay on tiny inputs, where
+    # each attribute lookup and call shows
+    merged_planes, empty, no_indices, retype = (backend.merged_planes, backend.empty,
+                                                backend.no_indices, backend.retype)
+    storage = element.storage
+
     def plan(x5):
         if merge:
-            x5 = backend.merged_planes(x5)
+            x5 = merged_planes(x5)
         out5, out_view = _result(backend, shape, element, channels_last, x5)
-        idx5 = (backend.empty(shape, np.int64, channels_last, x5) if with_indices
-                else backend.no_indices(x5))
+        idx5 = empty(shape, np.int64, channels_last, x5) if with_indices else no_indices(x5)
         if reduce is not None:
-            reduce(backend.retype(x5, element.storage), out_view, idx5)
+            reduce(retype(x5, storage), out_view, idx5)
         return _finished(backend, out5, element), (idx5 if with_indices else None)
 
     plan.replayable = samples is None

@@ -7,6 +7,8 @@ change, never the data, so kernels read the caller's memory in place. Backends b
 their views from these functions; nothing here touches an array.
 """
 
+import functools
+
 
 def is_channels_last(shape5, strides5):
     """True when C is the fastest-moving of the non-trivial dims (PyTorch's channels_last)."""
@@ -45,6 +47,7 @@ def channels_last_strides(shape5, itemsize):
             c * itemsize)
 
 
+@functools.lru_cache(maxsize=256)   # global pooling asks again on every call
 def merged_planes(shape5, strides5):
     """Shape and strides of the (N, C, 1, 1, D*H*W) view that sees each (n, c) plane as one
     row, or None when a plane's memory is not one run of equal steps."""
