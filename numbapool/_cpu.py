@@ -842,10 +842,10 @@ class CpuBackend(Backend):
         if windows is _windows.ADAPTIVE and not reduction.selects and not channels_last \
                 and x.shape[2] * x.shape[3] == 1 \
                 and dims.depth.out == dims.height.out == dims.width.out == 1 \
-                and _rows(x) is not None:
+                and (planes := _rows(x)) is not None:
             # global pooling of channels-first planes, each plane a row
             kernel = global_sum_kernel(reduction, element.load, element.carries, parallel)
-            rows = _rows(x).shape   # every call's x has this one's strides: a view
+            rows = planes.shape   # every call's x has this one's strides: a view
             return lambda x, out, idx: kernel(x.reshape(rows), out.reshape(-1), initial,
                                               run_zero, options)
         windows, (dim_d, dim_h, dim_w) = _windows_for(windows, dims, x.nbytes)
