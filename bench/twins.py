@@ -41,7 +41,7 @@ from numbapool.benchmark import CASES, build  # noqa: E402
 
 @functools.cache
 def _reduce_loop(windows, reduction, load, with_indices, channels_last):
-    reduce_window = _bodies.window_reducer(windows, reduction, load, _cpu.INLINE)
+    reduce_window = _bodies.window_reducer(windows, reduction, load)
 
     @njit(parallel=True)
     def kernel(x, out, idx, dim_d, dim_h, dim_w, samples, initial, options):
@@ -63,7 +63,7 @@ def _reduce_loop(windows, reduction, load, with_indices, channels_last):
 
 @functools.cache
 def _gather_loop(windows, reduction, load, channels_last):
-    gather_gradient = _bodies.gradient_gatherer(windows, reduction, load, _cpu.INLINE)
+    gather_gradient = _bodies.gradient_gatherer(windows, reduction, load)
 
     @njit(parallel=True)
     def kernel(grad, idx, out, x, grad_in, dim_d, dim_h, dim_w, zero, options):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from numbapool import _bodies, _elements, _reductions, _windows
+from numbapool import _bodies, _elements, _jit, _reductions, _windows
 from numbapool._elements import EXACT_TAPS
 from numbapool._windows import ADAPTIVE
 
@@ -98,7 +98,7 @@ class _CacheLoad:
 # too, so that editing or upgrading them recompiles instead of loading stale code.
 INLINED_DIGEST = hashlib.sha256(
     b"".join(Path(str(module.__file__)).read_bytes()
-             for module in (_bodies, _elements, _reductions, _windows))
+             for module in (_bodies, _elements, _jit, _reductions, _windows))
 ).hexdigest()[:16]
 
 

@@ -12,18 +12,18 @@ a flat row or thread number into its position, which every kernel uses.
 import functools
 
 import numpy as np
-from numba.extending import register_jitable
 
+from numbapool._jit import jitable
 from numbapool._reductions import takes_over
 
 
-@register_jitable
+@jitable
 def flat_index(d, h, w, height, width):
     """Position (d, h, w) in a plane of (*, height, width) as one int64 (SPEC indices)."""
     return (d * height + h) * width + w
 
 
-@register_jitable
+@jitable
 def unflat_index(at, height, width):
     """The (d, h, w) of a flat index in a plane of (*, height, width)."""
     if at < width:  # within the first row, and every index of a plane seen as one row
@@ -31,7 +31,7 @@ def unflat_index(at, height, width):
     return at // (height * width), (at // width) % height, at % width
 
 
-@register_jitable
+@jitable
 def split_row(row, second, third, fourth):
     """The (a, b, c, d) position of flat index ``row`` over a grid (*, second, third, fourth).
 
@@ -59,14 +59,14 @@ def position(channels_last):
     addresses of that memory order."""
     if channels_last:
 
-        @register_jitable
+        @jitable
         def position_cl(t, shape):
             n, d, h, w = split_row(t // shape[1], shape[2], shape[3], shape[4])
             return n, t % shape[1], d, h, w
 
         return position_cl
 
-    @register_jitable
+    @jitable
     def position_cf(t, shape):
         n, c, d, h = split_row(t // shape[4], shape[1], shape[2], shape[3])
         return n, c, d, h, t % shape[4]
@@ -75,16 +75,16 @@ def position(channels_last):
 
 
 @functools.cache
-def window_reducer(windows, reduction, load, inline):
+def window_reducer(windows, reduction, load):
     """``reduce_window(x, n, c, od, oh, ow, dims, samples, initial, options)
     -> (value, index)``: output (od, oh, ow) of plane (n, c) and, for selecting
     reductions, the flat index of the element it kept (else the window's first tap)."""
     window, sample = windows.window, windows.sample
-    parts = reduction.parts(inline)
+    parts = reduction.parts()
     prepare, add, finish = parts.prepare, parts.add, parts.finish
     selects = reduction.selects
 
-    @register_jitable
+    @jitable
     def reduce_window(x, n, c, od, oh, ow, dims, samples, initial, options):
         height, width = x.shape[3], x.shape[4]
         d0, nd, sd, pd = window(dims.depth, od, sample(samples, n, c, 0))
@@ -111,18 +111,18 @@ def window_reducer(windows, reduction, load, inline):
 
 
 @functools.cache
-def gradient_gatherer(windows, reduction, load, inline):
+def gradient_gatherer(windows, reduction, load):
     """``gather_gradient(grad, idx, out, x, n, c, d, h, w, dims, zero, options)``: the
     gradient of input element (d, h, w) of plane (n, c), summed over its covering
     outputs in increasing order (bitwise the same for any launch). Selecting reductions
     read ``idx`` (an output passes its gradient to the element it kept), summing ones
     the window sizes and, when ``needs_output``, ``out``."""
     window, cover = windows.window, windows.cover
-    parts = reduction.parts(inline)
+    parts = reduction.parts()
     term, factor = parts.term, parts.factor
     selects, scaled, needs_output = reduction.selects, reduction.scaled, reduction.needs_output
 
-    @register_jitable
+    @jitable
     def gather_gradient(grad, idx, out, x, n, c, d, h, w, dims, zero, options):
         od_lo, od_hi = cover(dims.depth, d, 0.0)
         oh_lo, oh_hi = cover(dims.height, h, 0.0)
@@ -159,7 +159,7 @@ def row_writer(accumulate, load):
     (``accumulate=False``) or added at position ``at`` of row (n, c) of ``out``, both
     (N, C, 1, 1, L) views; nothing where ``at`` lies outside the row."""
 
-    @register_jitable
+    @jitable
     def put(values, out, n, c, j, at):
         if 0 <= at < out.shape[4]:
             if accumulate:
@@ -180,7 +180,7 @@ def plane_scatterer(accumulate, load, lanes):
     are unknown (fractional pooling after the fact)."""
     put = row_writer(accumulate, load)
 
-    @register_jitable
+    @jitable
     def scatter_plane(values, idx, out, n, c, lane, zero):
         depth, height, width = out.shape[2], out.shape[3], out.shape[4]
         first = 0 if lanes == 1 else lane  # constants where one thread owns the plane
@@ -224,7 +224,7 @@ def reporter(unit_steps):
     taps (dilation and padding) its first, as PyTorch reports. ``unit_steps``: every step
     is 1 (no dilation), and the check needs no division."""
 
-    @register_jitable
+    @jitable
     def on_tap(i, first, count, step):
         along = i - first
         inside = (along >= 0) & (along <= (count - 1) * step)
@@ -232,7 +232,7 @@ def reporter(unit_steps):
             return inside
         return inside & (along % step == 0)
 
-    @register_jitable
+    @jitable
     def reported(at, d0, nd, sd, h0, nh, sh, w0, nw, sw, height, width):
         if nd * nh * nw == 0:
             return at == flat_index(d0, h0, w0, height, width)
@@ -246,7 +246,7 @@ def reporter(unit_steps):
     return reported
 
 
-@register_jitable
+@jitable
 def gather_by_index(grad, idx, n, c, d, h, w):
     """``grad[plane, idx[j]]`` for input element j = (d, h, w) of plane (n, c): the
     gradient of max unpooling."""

@@ -13,7 +13,8 @@ README's benchmark:
 - channels-first max: each output row keeps its running maxima while every input line of
   its windows is read once;
 - channels-first sums: the window's input lines are summed element-wise first (long
-  loops that vectorise), then each output sums a short span of those column sums;
+  loops that vectorise), then each output sums a short span of those column sums; where
+  every window spans one line (1d pooling), each output sums its span of it directly;
 - channels-first gradients: the thread that owns an input line adds each covering output
   to it (a span for sums, the winner's position for max);
 - global sums over rows of whole planes, and the per-plane scatter for max gradients
@@ -44,9 +45,6 @@ from numbapool._backend import INLINED_DIGEST, Backend, jit_cached, load_cached,
 from numbapool._bodies import flat_index, split_row
 from numbapool._reductions import takes_over
 from numbapool._windows import TABLE, Dims
-
-INLINE = "always"  # reduction parts in the kernels' IR, where their fastmath flags apply
-
 
 def builds(fastmath=False):
     """Decorate a kernel factory ``factory(*key)`` that returns a kernel's Python function:
@@ -259,7 +257,7 @@ def reduce_kernel(windows, reduction, load, with_indices):
 
     ``kernel(x, out, idx, dim_d, dim_h, dim_w, samples, initial, options)``.
     """
-    reduce_window = _bodies.window_reducer(windows, reduction, load, INLINE)
+    reduce_window = _bodies.window_reducer(windows, reduction, load)
 
     def kernel(x, out, idx, dim_d, dim_h, dim_w, samples, initial, options):
         n_batch, channels, out_d, out_h, out_w = out.shape
@@ -284,7 +282,7 @@ def max_rows_kernel(windows, reduction, load, with_indices):
     ``kernel(x, out, idx, dim_d, dim_h, dim_w, samples, initial, options)``.
     """
     window, sample = windows.window, windows.sample
-    parts = reduction.parts(INLINE)
+    parts = reduction.parts()
     prepare, finish = parts.prepare, parts.finish
     finishes = reduction.finishes
 
@@ -341,21 +339,59 @@ EXACT_TAPS = _elements.EXACT_TAPS
 
 
 @builds(fastmath=True)
+def sum_line_kernel(windows, reduction, load, carries):
+    """Channels-first twin for summing reductions whose windows span one input line (1d
+    pooling, 2d windows one row high): each output sums its span of that line, in runs of
+    RUN values carried in the compute type where it ``carries``.
+
+    ``kernel(x, out, dim_d, dim_h, dim_w, initial, run_zero, options)``.
+    """
+    window = windows.window
+    parts = reduction.parts()
+    prepare, add, finish = parts.prepare, parts.add, parts.finish
+
+    def kernel(x, out, dim_d, dim_h, dim_w, initial, run_zero, options):
+        channels = x.shape[1]
+        out_d, out_h, out_w = out.shape[2], out.shape[3], out.shape[4]
+        for row in prange(x.shape[0] * channels * out_d * out_h):
+            n, c, od, oh = split_row(row, channels, out_d, out_h)
+            d, _, _, pd = window(dim_d, od, 0.0)
+            h, _, _, ph = window(dim_h, oh, 0.0)
+            for ow in range(out_w):
+                w0, nw, _, pw = window(dim_w, ow, 0.0)
+                acc = initial
+                whole = 0
+                if carries:
+                    whole = nw - nw % RUN
+                    for start in range(w0, w0 + whole, RUN):
+                        run = run_zero
+                        for i in range(RUN):
+                            run = add(run, prepare(load(x[n, c, d, h, np.uint64(start + i)]),
+                                                   options.norm))
+                        acc = add(acc, run)
+                run = run_zero
+                for w in range(w0 + whole, w0 + nw):
+                    run = add(run, prepare(load(x[n, c, d, h, np.uint64(w)]), options.norm))
+                out[n, c, od, oh, ow] = finish(add(acc, run), nw, pd * ph * pw, options)
+
+    return kernel
+
+
+@builds(fastmath=True)
 def sum_rows_kernel(windows, reduction, load, carries):
     """Channels-first twin for summing reductions (windows of step 1): the window's input
     lines are combined element-wise into a line of column sums (long loops that
     vectorise), then each output combines its short span of that line.
 
-    ``kernel(x, out, idx, dim_d, dim_h, dim_w, samples, initial, run_zero, options,
-    lines, carried)``; ``lines`` (chunks, W) in the value type and, where ``carries``,
-    ``carried`` (chunks, W) in the compute type hold one chunk of rows' column sums.
+    ``kernel(x, out, dim_d, dim_h, dim_w, initial, run_zero, options, lines, carried)``;
+    ``lines`` (chunks, W) in the value type and, where ``carries``, ``carried`` (chunks, W)
+    in the compute type hold one chunk of rows' column sums.
     """
     window = windows.window
-    parts = reduction.parts(INLINE)
+    parts = reduction.parts()
     prepare, add, finish = parts.prepare, parts.add, parts.finish
 
-    def kernel(x, out, idx, dim_d, dim_h, dim_w, samples, initial, run_zero, options, lines,
-               carried):
+    def kernel(x, out, dim_d, dim_h, dim_w, initial, run_zero, options, lines, carried):
         n_batch, channels, width = x.shape[0], x.shape[1], x.shape[4]
         out_d, out_h, out_w = out.shape[2], out.shape[3], out.shape[4]
         rows = n_batch * channels * out_d * out_h
@@ -366,27 +402,6 @@ def sum_rows_kernel(windows, reduction, load, carries):
                 n, c, od, oh = split_row(row, channels, out_d, out_h)
                 d0, nd, _, pd = window(dim_d, od, 0.0)
                 h0, nh, _, ph = window(dim_h, oh, 0.0)
-                if nd * nh == 1:  # one input line (1d, global): reduce straight from it
-                    for ow in range(out_w):
-                        w0, nw, _, pw = window(dim_w, ow, 0.0)
-                        acc = initial
-                        whole = 0
-                        if carries:
-                            whole = nw - nw % RUN
-                            for start in range(w0, w0 + whole, RUN):
-                                run = run_zero
-                                for i in range(RUN):
-                                    run = add(run, prepare(load(x[n, c, d0, h0,
-                                                                  np.uint64(start + i)]),
-                                                           options.norm))
-                                acc = add(acc, run)
-                        run = run_zero
-                        for w in range(w0 + whole, w0 + nw):
-                            run = add(run, prepare(load(x[n, c, d0, h0, np.uint64(w)]),
-                                                   options.norm))
-                        out[n, c, od, oh, ow] = finish(add(acc, run), nw, pd * ph * pw,
-                                                       options)
-                    continue
                 for w in range(width):
                     lines[chunk, w] = run_zero
                     if carries:
@@ -431,7 +446,7 @@ def channels_last_kernel(windows, reduction, load, with_indices, carries):
     (N, D, H, W, C) arrays; ``out`` has the value type.
     """
     window = windows.window
-    parts = reduction.parts(INLINE)
+    parts = reduction.parts()
     prepare, add, finish = parts.prepare, parts.add, parts.finish
     selects, finishes = reduction.selects, reduction.finishes
 
@@ -500,7 +515,7 @@ def global_sum_kernel(reduction, load, carries):
     ``kernel(planes, out, initial, run_zero, options)`` with ``planes`` (rows, length),
     ``out`` (rows,).
     """
-    parts = reduction.parts(INLINE)
+    parts = reduction.parts()
     prepare, add, finish = parts.prepare, parts.add, parts.finish
 
     def kernel(planes, out, initial, run_zero, options):
@@ -536,7 +551,7 @@ def terms_kernel(windows, reduction, load):
     ``kernel(grad, out, terms, dim_d, dim_h, dim_w, zero, options)``.
     """
     window = windows.window
-    term = reduction.parts(INLINE).term
+    term = reduction.parts().term
     needs_output = reduction.needs_output
 
     def kernel(grad, out, terms, dim_d, dim_h, dim_w, zero, options):
@@ -567,7 +582,7 @@ def line_gather_kernel(windows, reduction, load):
     ``kernel(terms, idx, x, grad_in, dim_d, dim_h, dim_w, zero, options)``.
     """
     window, cover = windows.window, windows.cover
-    factor = reduction.parts(INLINE).factor
+    factor = reduction.parts().factor
     selects, scaled = reduction.selects, reduction.scaled
 
     def kernel(terms, idx, x, grad_in, dim_d, dim_h, dim_w, zero, options):
@@ -608,7 +623,7 @@ def channels_last_gather_kernel(windows, reduction, load):
     (N, D, H, W, C) arrays.
     """
     cover = windows.cover
-    factor = reduction.parts(INLINE).factor
+    factor = reduction.parts().factor
     selects, scaled = reduction.selects, reduction.scaled
 
     def kernel(terms, idx, x, grad_in, dim_d, dim_h, dim_w, zero, options):
@@ -848,6 +863,7 @@ class CpuBackend(Backend):
             rows = planes.shape   # every call's x has this one's strides: a view
             return lambda x, out, idx: kernel(x.reshape(rows), out.reshape(-1), initial,
                                               run_zero, options)
+        one_line = window_extent(dims.depth, windows) * window_extent(dims.height, windows) == 1
         windows, (dim_d, dim_h, dim_w) = _windows_for(windows, dims, x.nbytes)
         if channels_last and windows.per_plane:
             # windows that differ per plane cannot share a C-long line: the shared body,
@@ -864,6 +880,11 @@ class CpuBackend(Backend):
             kernel = max_rows_kernel(windows, reduction, element.load, with_indices, parallel)
             return lambda x, out, idx: kernel(x, out, idx, dim_d, dim_h, dim_w, samples,
                                               initial, options)
+        if one_line:
+            kernel = sum_line_kernel(windows, reduction, element.load, element.carries,
+                                     parallel)
+            return lambda x, out, idx: kernel(x, out, dim_d, dim_h, dim_w, initial, run_zero,
+                                              options)
         kernel = sum_rows_kernel(windows, reduction, element.load, element.carries, parallel)
         rows, width = math.prod(out_shape[:4]), x.shape[4]
 
@@ -873,8 +894,7 @@ class CpuBackend(Backend):
             lines = np.empty((chunks, width), element.value)
             carried = np.empty((chunks, width) if element.carries else (1, 1),
                                element.compute)
-            kernel(x, out, idx, dim_d, dim_h, dim_w, samples, initial, run_zero, options,
-                   lines, carried)
+            kernel(x, out, dim_d, dim_h, dim_w, initial, run_zero, options, lines, carried)
 
         return reduce
 

@@ -11,11 +11,9 @@ no atomics, fixed launch shapes and reduction orders. Results are stored in the 
 type by the kernels themselves (``Element.store``).
 
 Nothing waits for the GPU except ``value_range`` (the index check of unpooling and
-backward), which copies two scalars to the host. numba-cuda cannot compile
-``inline="always"`` overloads, so the shared parts are requested with ``inline="never"``.
-Arrays, streams and CuPy are ``numbapool._cuda_arrays``'s business; nothing here imports
-``numba.cuda`` until a device array arrives, and kernels are built on first use by
-memoised factories.
+backward), which copies two scalars to the host. Arrays, streams and CuPy are
+``numbapool._cuda_arrays``'s business; nothing here imports ``numba.cuda`` until a device
+array arrives, and kernels are built on first use by memoised factories.
 """
 
 import functools
@@ -43,8 +41,6 @@ from numbapool._cuda_arrays import (
 from numbapool._elements import store_plain
 from numbapool._reductions import NO_INDEX, merged_wins, takes_over
 from numbapool._windows import ADAPTIVE
-
-INLINE = "never"
 
 THREADS = 256
 """Threads per block of every kernel (the block reductions' shared arrays have this size)."""
@@ -375,7 +371,7 @@ def reduce_kernel(windows, reduction, element, with_indices, channels_last):
     type's ``stored`` view.
     """
     _cuda()
-    reduce_window = _bodies.window_reducer(windows, reduction, element.load, INLINE)
+    reduce_window = _bodies.window_reducer(windows, reduction, element.load)
     store = element.store
     at_position = position(channels_last)
 
@@ -404,7 +400,7 @@ def block_reduce_kernel(windows, reduction, element, with_indices, channels_last
 
     window = windows.window
     load, store = element.load, element.store
-    parts = reduction.parts(INLINE)
+    parts = reduction.parts()
     prepare, add, finish = parts.prepare, parts.add, parts.finish
     selects = reduction.selects
     at_position = position(channels_last)
@@ -474,7 +470,7 @@ def _lane_merger(reduction, element, channels_last, lanes):
     from numba import from_dtype
 
     selects = reduction.selects
-    add = reduction.parts(INLINE).add
+    add = reduction.parts().add
     _, _, lane_stride = _split_functions(channels_last, lanes)
 
     if channels_last or simulated():
@@ -551,7 +547,7 @@ def gather_kernel(windows, reduction, element, channels_last):
     ``kernel(grad, idx, out, x, grad_in, dims, zero, options)``.
     """
     _cuda()
-    gather_gradient = _bodies.gradient_gatherer(windows, reduction, element.load, INLINE)
+    gather_gradient = _bodies.gradient_gatherer(windows, reduction, element.load)
     store = element.store
     at_position = position(channels_last)
 

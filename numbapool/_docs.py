@@ -7,6 +7,7 @@ each example with PyTorch in numbapool's place and checks it prints the same, an
 ``python tests/test_docs.py --write`` rewrites ``numbapool/_examples.py`` from PyTorch.
 """
 
+import functools
 import textwrap
 
 from numbapool import _elements
@@ -69,8 +70,15 @@ def ranked(text, nd):
 
 def wrapped(text, nd, indent=4):
     """``text`` with ``{nd}`` replaced by the rank, filled to the docstring width."""
-    return textwrap.fill(ranked(text, nd), width=WIDTH,
-                         initial_indent=" " * indent, subsequent_indent=" " * indent)
+    return _filled(ranked(text, nd), indent)
+
+
+@functools.cache
+def _filled(text, indent):
+    # most paragraphs recur in several functions' docstrings: filling each once took a
+    # fifth of ``import numbapool``
+    return textwrap.fill(text, width=WIDTH, initial_indent=" " * indent,
+                         subsequent_indent=" " * indent)
 
 
 def _section(title, body):

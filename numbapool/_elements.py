@@ -26,17 +26,17 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
-from numba.extending import register_jitable
 
 from numbapool import _windows
+from numbapool._jit import jitable
 
 
-@register_jitable
+@jitable
 def load_plain(value):
     return value
 
 
-@register_jitable
+@jitable
 def store_plain(value):
     return value
 
@@ -46,7 +46,7 @@ def _bits_loader(exponent_bits, mantissa_bits):
     bias = (1 << (exponent_bits - 1)) - 1
     all_ones = (1 << exponent_bits) - 1
 
-    @register_jitable
+    @jitable
     def load(bits):
         bits = np.int64(bits)
         exponent = (bits >> mantissa_bits) & all_ones
@@ -69,7 +69,7 @@ load_half_bits = _bits_loader(5, 10)
 load_bfloat16_bits = _bits_loader(8, 7)
 
 
-@register_jitable
+@jitable
 def store_bfloat16_bits(value):
     """The uint16 bits of the bfloat16 nearest to ``value`` (ties to even)."""
     rounded = float(_windows.to_bfloat16_precision(np.float32(value)))
@@ -175,7 +175,7 @@ INT64 = frozenset({np.dtype(np.int64)})
 """The one integer dtype PyTorch averages (avg and LP pooling)."""
 
 
-@register_jitable
+@jitable
 def load_as_float64(value):
     return np.float64(value)
 

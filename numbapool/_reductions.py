@@ -1,7 +1,7 @@
 """What a pooling window computes, and its gradient: max, max |x|, min |x|, mean, p-norm.
 
-A ``Reduction`` is a description plus jitable parts, built for the CPU and for CUDA from
-this source (``parts(inline)``). Kernels walk a window's taps and call the parts:
+A ``Reduction`` is a description plus jitable parts, compiled for the CPU and for CUDA
+from this source (``parts()``). Kernels walk a window's taps and call the parts:
 
 - ``prepare(value, norm)``: an element (already loaded in the compute type) as the
   reduction sees it: x, |x|, -|x| or |x|**p;
@@ -25,8 +25,8 @@ from collections import namedtuple
 
 import numpy as np
 from numba import types
-from numba.extending import overload, register_jitable
 
+from numbapool._jit import jitable, overloaded
 from numbapool._windows import cast_like
 
 Options = namedtuple("Options", "count_include_pad divisor_override norm")
@@ -37,13 +37,13 @@ NO_INDEX = -1
 """The index of a partial maximum that has seen no element."""
 
 
-@register_jitable
+@jitable
 def takes_over(value, best):
     """The max scan rule: ties keep the first maximum, a NaN takes over (the last NaN)."""
     return value > best or value != value
 
 
-@register_jitable
+@jitable
 def merged_wins(value, at, best, best_at):
     """Whether the partial maximum (value, at) of one set of taps replaces (best, best_at)
     of another: ``takes_over`` made order-free by comparing indices, which grow in scan
@@ -57,7 +57,7 @@ def merged_wins(value, at, best, best_at):
     return value > best or (value == best and at < best_at)
 
 
-@register_jitable
+@jitable
 def avg_divisor(count, padded_count, options):
     if options.divisor_override != 0:
         return options.divisor_override
@@ -75,7 +75,7 @@ def divided(value, divisor):
     return value / type(value)(divisor)
 
 
-@overload(divided)
+@overloaded(divided)
 def _divided_overload(value, divisor):
     if isinstance(value, types.Integer):
 
@@ -93,7 +93,7 @@ def _divided_overload(value, divisor):
     return impl
 
 
-@register_jitable
+@jitable
 def sign_of(value):
     """sign(x), with sign(0) = 0 and sign(NaN) = NaN."""
     if value > 0:
@@ -119,11 +119,13 @@ class Reduction:
         return element.lowest if self.selects else element.compute.type(0)
 
     @functools.cache
-    def parts(self, inline):
-        """The jitable parts; ``inline="always"`` inlines them into the kernel's IR (the
-        CPU, where a summing kernel's fastmath flags must reach them), ``"never"`` keeps
-        them calls (numba-cuda cannot compile IR-inlined overloads)."""
-        return self._build(register_jitable(inline=inline))
+    def parts(self):
+        """The jitable parts. They are calls, as every jitable function here is: LLVM
+        inlines them, and a CPU kernel's fastmath flags reach them, since Numba compiles
+        a callee with its caller's. (Numba's IR inlining, ``inline="always"``, compiled
+        each part twice more than a call does and took a fifth of a kernel's compile
+        time; numba-cuda cannot compile it at all.)"""
+        return self._build(jitable)
 
     def __repr__(self):
         return f"Reduction({self.name})"
@@ -172,49 +174,63 @@ def _mean(jitable):
     return Parts(prepare, add, finish, term, None)
 
 
-def _p_norm(jitable):
-    @jitable
-    def power(base, exponent):
-        # pow() costs ten times the rest of a window's work (LP pooling ran at a fifth of
-        # average pooling's speed); the exponents that p = 1 and p = 2, the usual LP
-        # pooling, need are computed directly
-        if exponent == 1:
-            return base
-        if exponent == 2:
-            return base * base
-        if exponent == -1:
-            return cast_like(1, base) / base
-        if exponent == 0.5:
-            return math.sqrt(base)
-        return base ** exponent
+def _p_norm(known):
+    """The p-norm's parts. ``known`` is p for parts built for one p (1 or 2, the usual LP
+    pooling), whose powers then compile to products and a square root with no branch on
+    p: LLVM versions every loop on such a branch, which took a tenth of an LP kernel's
+    compile time. ``known=0``: p is the norm of each call."""
 
-    @jitable
-    def prepare(value, norm):
-        return power(abs(value), norm)
+    def build(jitable):
+        @jitable
+        def p_of(norm):
+            return norm if known == 0 else cast_like(known, norm)
 
-    @jitable
-    def add(acc, value):
-        return acc + value
+        @jitable
+        def power(base, exponent):
+            # pow() costs ten times the rest of a window's work (LP pooling ran at a fifth
+            # of average pooling's speed); the exponents that p = 1 and p = 2 need are
+            # computed directly
+            if exponent == 1:
+                return base
+            if exponent == 2:
+                return base * base
+            if exponent == -1:
+                return cast_like(1, base) / base
+            if exponent == 0.5:
+                return math.sqrt(base)
+            return base ** exponent
 
-    @jitable
-    def finish(acc, count, padded_count, options):
-        return power(acc, cast_like(1, acc) / options.norm)
+        @jitable
+        def prepare(value, norm):
+            return power(abs(value), p_of(norm))
 
-    @jitable
-    def term(grad, out, count, padded_count, options):
-        # d out / d window sum = out ** (1 - p) / p, and d sum / d x = p |x| ** (p - 1)
-        if out == 0:
-            return cast_like(0, options.norm)
-        return grad * power(out, cast_like(1, options.norm) - options.norm)
+        @jitable
+        def add(acc, value):
+            return acc + value
 
-    @jitable
-    def factor(x, norm):
-        if x == 0:
-            return cast_like(0, norm)
-        magnitude = power(abs(x), norm - cast_like(1, norm))
-        return magnitude if x > 0 else -magnitude
+        @jitable
+        def finish(acc, count, padded_count, options):
+            return power(acc, cast_like(1, acc) / p_of(options.norm))
 
-    return Parts(prepare, add, finish, term, factor)
+        @jitable
+        def term(grad, out, count, padded_count, options):
+            # d out / d window sum = out ** (1 - p) / p, and d sum / d x = p |x| ** (p - 1)
+            p = p_of(options.norm)
+            if out == 0:
+                return cast_like(0, p)
+            return grad * power(out, cast_like(1, p) - p)
+
+        @jitable
+        def factor(x, norm):
+            p = p_of(norm)
+            if x == 0:
+                return cast_like(0, p)
+            magnitude = power(abs(x), p - cast_like(1, p))
+            return magnitude if x > 0 else -magnitude
+
+        return Parts(prepare, add, finish, term, factor)
+
+    return build
 
 
 MAX = Reduction("max", selects=True, finishes=False, scaled=False, needs_output=False,
@@ -226,13 +242,17 @@ ABS_MIN = Reduction("abs_min", selects=True, finishes=True, scaled=True, needs_o
 MEAN = Reduction("mean", selects=False, finishes=True, scaled=False, needs_output=False,
                  build=_mean)
 P_NORM = Reduction("p_norm", selects=False, finishes=True, scaled=True, needs_output=True,
-                   build=_p_norm)
+                   build=_p_norm(0))
+P_NORMS = {p: Reduction(f"p_norm_{p}", selects=False, finishes=True, scaled=True,
+                        needs_output=True, build=_p_norm(p)) for p in (1, 2)}
+"""The p-norms with p = 1 and p = 2 built in."""
 
 
 def lp(norm):
-    """The reduction of LP pooling with p = ``norm``: the p-norm, max |x| or min |x|."""
+    """The reduction of LP pooling with p = ``norm``: the p-norm (with p built in for 1
+    and 2), max |x| or min |x|."""
     if norm == math.inf:
         return ABS_MAX
     if norm == -math.inf:
         return ABS_MIN
-    return P_NORM
+    return P_NORMS.get(norm, P_NORM)

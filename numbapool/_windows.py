@@ -1,7 +1,7 @@
 """Where every pooling window starts and ends: the one place these formulas live.
 
-Every function here is ``register_jitable``, so the CPU kernels (``@njit``) and the CUDA
-kernels (``numba.cuda.jit``) compile the same source. All index arithmetic is int64.
+Every function here is ``jitable`` (``numbapool._jit``), so the CPU kernels (``@njit``)
+and the CUDA kernels (``numba.cuda.jit``) compile the same source. All index arithmetic is int64.
 
 One spatial dimension of an op is a ``Geometry``; the three of a canonical
 (N, C, D, H, W) view are a ``Dims``. Adaptive windows use only ``size`` and ``out``,
@@ -24,7 +24,8 @@ import functools
 import math
 from collections import namedtuple
 
-from numba.extending import overload, register_jitable
+from numbapool._jit import jitable, overloaded
+
 
 Geometry = namedtuple("Geometry", "size out kernel stride pad dilation")
 """One spatial dimension of an op: input size, output size and the window parameters."""
@@ -46,7 +47,7 @@ def cast_like(value, like):
     return type(like)(value)
 
 
-@overload(cast_like)
+@overloaded(cast_like)
 def _cast_like_overload(value, like):
     target = like
 
@@ -56,17 +57,17 @@ def _cast_like_overload(value, like):
     return impl
 
 
-@register_jitable
+@jitable
 def no_sample(samples, n, c, k):
     return 0.0
 
 
-@register_jitable
+@jitable
 def plane_sample(samples, n, c, k):
     return samples[n, c, k]
 
 
-@register_jitable
+@jitable
 def fixed_span(dim, o):
     """Output ``o``'s window ``[start, stop)`` with padding and dilation: its first tap
     and one past its last (either may lie in the padding, or past it under ceil_mode)."""
@@ -74,7 +75,7 @@ def fixed_span(dim, o):
     return start, start + (dim.kernel - 1) * dim.dilation + 1
 
 
-@register_jitable
+@jitable
 def fixed_window(dim, o, sample):
     start, span_stop = fixed_span(dim, o)
     first = start
@@ -90,7 +91,7 @@ def fixed_window(dim, o, sample):
     return first, count, dim.dilation, padded_count
 
 
-@register_jitable
+@jitable
 def fixed_cover(dim, i, sample):
     lowest_start = i + dim.pad - (dim.kernel - 1) * dim.dilation
     lo = 0
@@ -100,14 +101,14 @@ def fixed_cover(dim, i, sample):
     return lo, hi
 
 
-@register_jitable
+@jitable
 def adaptive_window(dim, o, sample):
     start = (o * dim.size) // dim.out
     stop = ((o + 1) * dim.size + dim.out - 1) // dim.out
     return start, stop - start, 1, stop - start
 
 
-@register_jitable
+@jitable
 def adaptive_cover(dim, i, sample):
     return (i * dim.out) // dim.size, ((i + 1) * dim.out + dim.size - 1) // dim.size
 
@@ -116,7 +117,7 @@ FIXED = WindowKind("fixed", fixed_window, fixed_cover, no_sample, False)
 ADAPTIVE = WindowKind("adaptive", adaptive_window, adaptive_cover, no_sample, False)
 
 
-@register_jitable
+@jitable
 def truncated(value, top):
     """``int(value)`` for a float in [0, top]; 0 below (and for NaN), ``top`` above."""
     if not value >= 0:
@@ -132,7 +133,7 @@ def fractional(rounded):
     intermediate passed through ``rounded`` (the element type's ``rounding``: exact, or
     an emulation of float16 / bfloat16 arithmetic)."""
 
-    @register_jitable
+    @jitable
     def window(dim, o, sample):
         last = dim.size - dim.kernel
         start = last
@@ -149,7 +150,7 @@ def fractional(rounded):
             start = min(max(start, 0), last)
         return start, dim.kernel, 1, dim.kernel
 
-    @register_jitable
+    @jitable
     def cover(dim, i, sample):
         # window starts never decrease with o: binary-search the outputs whose start
         # lies in (i - kernel, i]
@@ -180,12 +181,12 @@ def fractional(rounded):
 # lookups in place of the formulas, trading integer divisions for loads.
 
 
-@register_jitable
+@jitable
 def table_window(table, o, sample):
     return table[0, o], table[1, o], table[2, o], table[3, o]
 
 
-@register_jitable
+@jitable
 def table_cover(table, i, sample):
     return table[4, i], table[5, i]
 
@@ -199,7 +200,7 @@ TABLE = WindowKind("table", table_window, table_cover, no_sample, False)
 # and bfloat16.
 
 
-@register_jitable
+@jitable
 def exact(value):
     return value
 
@@ -208,7 +209,7 @@ def _rounding(significant_bits, lowest_exponent, overflow):
     """Round to nearest (ties to even) with ``significant_bits`` of precision, spacing no
     finer than 2**lowest_exponent (subnormals), and +-inf from ``overflow`` up."""
 
-    @register_jitable
+    @jitable
     def rounded(value):
         magnitude = abs(float(value))
         if magnitude == 0.0 or magnitude != magnitude or magnitude == math.inf:

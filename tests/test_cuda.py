@@ -987,7 +987,7 @@ def _compile_every_kernel():
                                             np.float32))
     floats = [e for e in elements if e.is_float]
     selecting = (_reductions.MAX, _reductions.ABS_MAX, _reductions.ABS_MIN)
-    summing = (_reductions.MEAN, _reductions.P_NORM)
+    summing = (_reductions.MEAN, _reductions.P_NORM, *_reductions.P_NORMS.values())
     cases = []
     for element in elements:
         x, out = array(element.storage), array(element.stored)

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import numbapool as npl
 import reference as ref
-from numbapool import _cpu, _ops, _plans
+from numbapool import _cpu, _ops, _plans, _reductions
 from oracles import assert_close, assert_exact, bfloat16
 from ops_table import ROWS
 
@@ -296,6 +296,77 @@ def test_long_float32_means_are_accurate(channels_last):
         assert abs(got - exact) <= 1e-6 * abs(exact), (got, exact)
         got = npl.avg_pool2d(x, 4096, **kwargs).item()
         assert abs(got - exact) <= 1e-6 * abs(exact), (got, exact)
+
+
+# --- kernels specialised for compile time ------------------------------------------------
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0])
+def test_lp_norms_built_into_kernels_equal_the_norm_read_at_run_time(p, monkeypatch):
+    """LP pooling with p = 1 or 2 runs kernels with p built in (their powers compile to
+    products and a square root): bitwise the same values and gradients as the kernels that
+    read p at run time, every rank and both memory layouts."""
+    assert _reductions.lp(p) is _reductions.P_NORMS[p]
+    rng = np.random.default_rng(8)
+    cases = []
+    for nd, shape in ((1, (2, 5, 40)), (2, (2, 5, 12, 11)), (3, (1, 3, 6, 7, 8))):
+        x = rng.standard_normal(shape).astype(np.float32)
+        x.flat[::7] = 0   # zero windows sums have a zero gradient
+        for memory in (x, np.ascontiguousarray(np.moveaxis(x, 1, -1))):
+            cl = memory is not x
+            kwargs = {"data_format": "channels_last"} if cl else {}
+            cases.append((nd, memory, kwargs))
+
+    def results():
+        _plans.clear()
+        out = []
+        for nd, x, kwargs in cases:
+            y = getattr(npl, f"lp_pool{nd}d")(x, p, 3, 2, **kwargs)
+            grad = np.linspace(-1, 1, y.size, dtype=np.float32).reshape(y.shape)
+            out += [y, getattr(npl, f"lp_pool{nd}d_backward")(grad, x, p, 3, 2, **kwargs)]
+        return out
+
+    built_in = results()
+    monkeypatch.setattr(_reductions, "P_NORMS", {})
+    assert _reductions.lp(p) is _reductions.P_NORM
+    for got, want in zip(built_in, results()):
+        assert_exact(got, want)
+
+
+@pytest.mark.parametrize("name, args", [("avg_pool2d", ((1, 3), (1, 2), (0, 1))),
+                                        ("avg_pool3d", ((1, 1, 4), 1, (0, 0, 2))),
+                                        ("lp_pool2d", (2.0, (1, 3), (1, 2))),
+                                        ("adaptive_avg_pool2d", ((9, 4),))])
+def test_sums_over_windows_one_line_high_match_the_reference(name, args):
+    """Windows that span one input line run their own kernel (``_cpu.sum_line_kernel``),
+    as 1d pooling does: the reference's values and gradients, both memory layouts."""
+    nd = int(name[-2])
+    shape = (2, 3) + (9, 13) if nd == 2 else (2, 3, 5, 4, 13)
+    x = np.random.default_rng(9).standard_normal(shape).astype(np.float32)
+    family = next(op for op in _ops.OPS if name.startswith(op.name))
+    params = [p for p in family.forward_params() if p.name != "data_format"]
+    kwargs = {p.name: p.default for p in params[len(args):]}
+    kwargs.update(zip((p.name for p in params), args))
+    row = ROWS[family.name]
+    want = row.forward((x,), kwargs, nd)
+    grad = np.random.default_rng(10).standard_normal(want.shape).astype(np.float32)
+    backward_kwargs = {k: v for k, v in kwargs.items() if k not in row.backward_drops}
+    want_grad = row.backward(grad, (x,), kwargs, nd, None)
+    for cl in (False, True):
+        memory = np.ascontiguousarray(np.moveaxis(x, 1, -1)).transpose(
+            0, nd + 1, *range(1, nd + 1)) if cl else x
+        assert_close(getattr(npl, name)(memory, *args), want, np.float32)
+        assert_close(getattr(npl, name + "_backward")(grad, memory, **backward_kwargs),
+                     want_grad, np.float32)
+
+
+def test_long_one_line_means_are_accurate():
+    """Means over one line of 20,000 float32 values (sums carried in float64 in runs of
+    ``_cpu.RUN``) within 1e-6 of the exact mean."""
+    line = np.random.default_rng(11).standard_normal(40_000).astype(np.float32) + 3
+    got = npl.avg_pool1d(line[None, None], 20_000)[0, 0]
+    exact = line.astype(np.float64).reshape(2, 20_000).mean(axis=1)
+    assert np.all(np.abs(got - exact) <= 1e-6 * np.abs(exact)), (got, exact)
 
 
 # --- bounded window tables ----------------------------------------------------------------
