@@ -657,9 +657,10 @@ def channels_last_gather_kernel(windows, reduction, load):
 def index_check_kernel(windows, unit_steps, channels_last):
     """How many indices a max-type forward cannot have reported (``_bodies.reporter``),
     over rows whose depth and height windows are looked up once. On channels-last memory
-    a row holds every channel, innermost, so the indices are read along memory (a row per
-    channel strides C elements at each step: 5.6x slower in the max-pooling backward
-    benchmark).
+    ``idx`` is the (N, D, H, W, C) view, and a row holds every channel, innermost, read
+    along memory: a row per channel strides C elements at each step (5.6x slower in the
+    max-pooling backward benchmark), and a channel loop over the (N, C, D, H, W) view has
+    a stride known only at run time, which LLVM does not vectorise (6x slower).
 
     ``kernel(idx, dim_d, dim_h, dim_w, height, width) -> int``.
     """
@@ -667,18 +668,24 @@ def index_check_kernel(windows, unit_steps, channels_last):
     reported = _bodies.reporter(unit_steps)
 
     def kernel(idx, dim_d, dim_h, dim_w, height, width):
-        n_batch, channels, out_d, out_h, out_w = idx.shape
+        if channels_last:
+            n_batch, out_d, out_h, out_w, channels = idx.shape
+        else:
+            n_batch, channels, out_d, out_h, out_w = idx.shape
         row_channels = 1 if channels_last else channels  # channels split across rows
-        per_row = channels if channels_last else 1       # channels within a row
         outside = 0
         for row in prange(n_batch * row_channels * out_d * out_h):
-            n, first, od, oh = split_row(row, row_channels, out_d, out_h)
+            n, c, od, oh = split_row(row, row_channels, out_d, out_h)
             d0, nd, sd, _ = window(dim_d, od, 0.0)
             h0, nh, sh, _ = window(dim_h, oh, 0.0)
             missed = 0
             for ow in range(out_w):
                 w0, nw, sw, _ = window(dim_w, ow, 0.0)
-                for c in range(first, first + per_row):
+                if channels_last:
+                    for c in range(channels):
+                        missed += not reported(np.int64(idx[n, od, oh, ow, c]), d0, nd, sd,
+                                               h0, nh, sh, w0, nw, sw, height, width)
+                else:
                     missed += not reported(np.int64(idx[n, c, od, oh, ow]), d0, nd, sd, h0,
                                            nh, sh, w0, nw, sw, height, width)
             outside += missed
@@ -926,10 +933,9 @@ class CpuBackend(Backend):
 
     def indices_outside_windows(self, idx, dims, windows, unit_steps, in_spatial):
         windows, dims = _windows_for(windows, dims, idx.nbytes)
-        kernel = index_check_kernel(windows, unit_steps,
-                                    _layout.is_channels_last(idx.shape, idx.strides),
-                                    _parallel(idx))
-        return kernel(idx, *dims, *in_spatial[1:]) > 0
+        channels_last = _layout.is_channels_last(idx.shape, idx.strides)
+        kernel = index_check_kernel(windows, unit_steps, channels_last, _parallel(idx))
+        return kernel(_cl(idx) if channels_last else idx, *dims, *in_spatial[1:]) > 0
 
     def scatter_planes(self, values, idx, out, element, accumulate, channels_last):
         zero = element.compute.type(0) if accumulate else out.dtype.type(0)
