@@ -31,7 +31,7 @@ def unflat_index(at, height, width):
     return at // (height * width), (at // width) % height, at % width
 
 
-@jitable
+@jitable(always_inline=True)
 def split_row(row, second, third, fourth):
     """The (a, b, c, d) position of flat index ``row`` over a grid (*, second, third, fourth).
 

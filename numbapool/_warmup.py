@@ -17,12 +17,13 @@ COMMON = ("max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2
 LAYOUTS = ("channels_first", "channels_last")
 BUILDS = ("serial", "parallel")
 
-# one call per family that reaches its usual kernels: small windows (tabulated), for sums
-# also windows one line high (the kernel of 1d pooling), and for adaptive average pooling
-# a global mean of more than 64 values (carried sums)
+# one call per family that reaches its usual kernels: small windows (tabulated), for max
+# pooling also windows of unit stride, for sums windows one line high (the kernel of 1d
+# pooling), and for adaptive average pooling a global mean of more than 64 values
+# (carried sums)
 _SAMPLES = {
     "max_pool": [dict(kernel_size=3, stride=2, padding=1, return_indices=True),
-                 dict(kernel_size=3, stride=2, padding=1)],
+                 dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=3, stride=1)],
     "avg_pool": [dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=1)],
     "adaptive_avg_pool": [dict(output_size=3), dict(output_size=10), dict(output_size=1)],
     "adaptive_max_pool": [dict(output_size=3, return_indices=True)],

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 import numbapool as npl
 import reference as ref
 from numbapool import _cpu, _ops, _plans, _reductions
-from oracles import assert_close, assert_exact, bfloat16
+from oracles import assert_close, assert_exact, bfloat16, make_input
 from ops_table import ROWS
 
 X = np.random.default_rng(0).standard_normal((2, 3, 8, 7)).astype(np.float32)
@@ -358,6 +358,30 @@ def test_sums_over_windows_one_line_high_match_the_reference(name, args):
         assert_close(getattr(npl, name)(memory, *args), want, np.float32)
         assert_close(getattr(npl, name + "_backward")(grad, memory, **backward_kwargs),
                      want_grad, np.float32)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.int8])
+def test_max_pooling_of_unit_stride_matches_the_reference(dtype):
+    """Windows one input apart take each tap in one pass over the outputs whose windows
+    lie whole inside the input (``_cpu._unit_stride_run``), the others one output at a
+    time: values and indices equal the reference's (ties, NaN and +-inf included), for
+    runs that cover every output, some, one or none, with padding and dilation."""
+    rng = np.random.default_rng(12)
+    for nd, size, kernel, padding, dilation in (
+            (1, 40, 3, 0, 1), (1, 40, 5, 2, 1), (1, 40, 3, 1, 3), (1, 3, 3, 1, 1),
+            (1, 5, 5, 2, 1), (1, 2, 2, 1, 1), (2, 9, 3, 1, 1), (2, 9, 4, 2, 2),
+            (3, 6, 3, 1, 1)):
+        shape = (2, 3) + (size,) * nd
+        x = make_input(rng, shape, dtype, specials=True)
+        args = ((kernel,) * nd, (1,) * nd, (padding,) * nd, (dilation,) * nd)
+        want = ref.max_pool(x, *args, False)
+        got = getattr(npl, f"max_pool{nd}d")(x, *args, return_indices=True)
+        assert_exact(got[0], want[0])
+        assert_exact(got[1], want[1])
+        assert_exact(getattr(npl, f"max_pool{nd}d")(x, *args), want[0])
+        if dtype is np.float32 and dilation == 1:
+            lp = getattr(npl, f"lp_pool{nd}d")(x, np.inf, kernel, 1)
+            assert_exact(lp, ref.lp_pool(x, np.inf, (kernel,) * nd, (1,) * nd, False))
 
 
 def test_long_one_line_means_are_accurate():
